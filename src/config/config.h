@@ -1,0 +1,42 @@
+/* Instance configuration: validation, dotted-key edits (--set/--unset),
+ * secret detection and export. The configuration is a jansson object. */
+#ifndef NIMDECK_CONFIG_CONFIG_H
+#define NIMDECK_CONFIG_CONFIG_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct {
+    char field[128];    /* the key at fault, dotted ("env.NGC_API_KEY"), or "" */
+    char message[512];  /* names the key and the fix */
+} config_error_t;
+
+/* Check cfg against the schema: known keys only, types, required fields
+ * (name, project, image, runtime; command when runtime is "process"),
+ * ranges. Fills in defaults for absent optional keys (version 1, queue
+ * "default", route null, idle_time_limit_hours null, env {}, tags [], gpus 0,
+ * port null, health_path "/v1/health/ready", docker {} for runtime docker).
+ * Returns 0, or -1 with err filled. */
+int config_validate(json_t *cfg, config_error_t *err);
+
+/* Apply "KEY=VALUE" (dots address nested objects, creating them; VALUE is
+ * parsed as JSON when it parses, else taken as a string). Returns 0 or -1. */
+int config_apply_set(json_t *cfg, const char *assignment, config_error_t *err);
+
+/* Set or remove one dotted key with an already built value (stolen ref). */
+int config_set_path(json_t *cfg, const char *dotted, json_t *value, config_error_t *err);
+int config_unset_path(json_t *cfg, const char *dotted, config_error_t *err);
+
+/* True when an env key names a secret: it contains KEY, TOKEN, SECRET,
+ * PASSWORD or CREDENTIAL, case-insensitively. */
+int config_is_secret_name(const char *name);
+
+/* A deep copy of cfg with every secret env value replaced by null (unless
+ * include_secrets). */
+json_t *config_export(const json_t *cfg, int include_secrets);
+
+/* True when the image is an NGC NIM ("nvcr.io/nim/..."), which needs
+ * NGC_API_KEY in env or the owner's vault. */
+int config_image_needs_ngc_key(const char *image);
+
+#endif

@@ -1,0 +1,24 @@
+/* The gateway: authenticated reverse proxy under /serve/<path>/ in front of
+ * every running instance. Runs on its own thread with its own libuv loop. */
+#ifndef NIMDECK_GATEWAY_GATEWAY_H
+#define NIMDECK_GATEWAY_GATEWAY_H
+
+#include <stddef.h>
+
+typedef struct gateway gateway_t;
+
+typedef struct {
+    const char *server_url;   /* e.g. "http://127.0.0.1:8470" */
+    const char *api_token;    /* admin api-scope token for /api/v1/gateway/* */
+    const char *listen_host;  /* default "127.0.0.1" */
+    int listen_port;          /* default 8471; 0 picks a free port */
+} gateway_options_t;
+
+gateway_t *gateway_start(const gateway_options_t *opts, char *err, size_t err_size);
+int gateway_port(const gateway_t *gateway);
+void gateway_stop(gateway_t *gateway);
+
+/* `nimdeck gateway ...`: start, wait for SIGINT/SIGTERM, stop. */
+int gateway_main(int argc, char **argv);
+
+#endif

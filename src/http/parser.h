@@ -1,0 +1,86 @@
+/* Incremental HTTP/1.1 message parsing: request heads, response heads and
+ * chunked bodies. No allocation: results point into the caller's buffer. */
+#ifndef NIMDECK_HTTP_PARSER_H
+#define NIMDECK_HTTP_PARSER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define HTTP_MAX_HEADERS 64
+
+typedef struct {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} http_header_t;
+
+typedef struct {
+    const char *method;
+    size_t method_len;
+    const char *target;       /* path and query as sent */
+    size_t target_len;
+    const char *path;         /* target up to '?' */
+    size_t path_len;
+    const char *query;        /* after '?', or NULL */
+    size_t query_len;
+    int minor_version;        /* 0 or 1 */
+    http_header_t headers[HTTP_MAX_HEADERS];
+    size_t num_headers;
+    int64_t content_length;   /* -1 when absent */
+    int chunked;              /* Transfer-Encoding: chunked */
+    int keep_alive;           /* after Connection header and version rules */
+    int expect_continue;
+    const char *body;         /* set by the server once the body is complete */
+    size_t body_len;
+} http_request_t;
+
+typedef struct {
+    int minor_version;
+    int status;
+    const char *reason;
+    size_t reason_len;
+    http_header_t headers[HTTP_MAX_HEADERS];
+    size_t num_headers;
+    int64_t content_length;   /* -1 when absent */
+    int chunked;
+    int keep_alive;
+} http_response_t;
+
+/* Return values of the head parsers. */
+#define HTTP_PARSE_INCOMPLETE 0   /* need more bytes */
+#define HTTP_PARSE_BAD (-400)     /* malformed: answer 400 and close */
+#define HTTP_PARSE_TOO_LARGE (-431) /* head or header count over the limit */
+#define HTTP_PARSE_NOT_IMPLEMENTED (-501) /* e.g. a transfer coding other than chunked */
+
+/* Parse a request head from data[0..len). Returns the head's length in bytes
+ * (> 0) when complete, or one of the codes above. Rejects (HTTP_PARSE_BAD)
+ * both Content-Length and Transfer-Encoding, differing Content-Length values,
+ * obs-folded headers, and bare LF line ends inside the head. */
+int http_parse_request(const char *data, size_t len, size_t max_head,
+                       size_t max_headers, http_request_t *req);
+
+/* Parse a response head (same contract). */
+int http_parse_response(const char *data, size_t len, size_t max_head,
+                        http_response_t *resp);
+
+/* Case-insensitive header lookup; returns the value (not NUL-terminated)
+ * and its length, or NULL. */
+const char *http_header_find(const http_header_t *headers, size_t n,
+                             const char *name, size_t *value_len);
+
+/* Incremental chunked-body decoder. */
+typedef struct {
+    int state;
+    uint64_t remaining;  /* bytes left in the current chunk */
+    int done;            /* set after the last chunk and trailers */
+} http_chunked_t;
+
+/* Decode raw bytes in[0..in_len), appending the payload to out. Returns the
+ * raw bytes consumed (all of them unless the body ended first), or -1 on
+ * malformed input. Call again as more bytes arrive; stop when dec->done. */
+long http_chunked_decode(http_chunked_t *dec, const char *in, size_t in_len, buf_t *out);
+
+#endif

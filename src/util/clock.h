@@ -1,0 +1,20 @@
+/* Wall-clock and monotonic time in milliseconds. */
+#ifndef NIMDECK_UTIL_CLOCK_H
+#define NIMDECK_UTIL_CLOCK_H
+
+#include <stdint.h>
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME): for stored times. */
+int64_t clock_wall_ms(void);
+
+/* Milliseconds on CLOCK_MONOTONIC: for durations and timeouts. */
+int64_t clock_mono_ms(void);
+
+/* Microseconds on CLOCK_MONOTONIC: for request latencies. */
+int64_t clock_mono_us(void);
+
+/* Format a wall-clock time as RFC 3339 UTC with milliseconds into out
+ * (at least 32 bytes). */
+void clock_format_rfc3339(int64_t wall_ms, char *out, size_t size);
+
+#endif

@@ -1,0 +1,22 @@
+/* Secret masking for console log lines: every occurrence of a known secret
+ * value is replaced with "****". */
+#ifndef NIMDECK_UTIL_MASK_H
+#define NIMDECK_UTIL_MASK_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+typedef struct mask_set mask_set_t;
+
+mask_set_t *mask_set_new(void);
+void mask_set_free(mask_set_t *set);
+
+/* Add a secret value to hide. Values shorter than 4 bytes are ignored so
+ * that common short strings are not blanked everywhere. Returns 0 or -1. */
+int mask_set_add(mask_set_t *set, const char *value);
+
+/* Append text[0..len) to out with every secret replaced by "****". */
+int mask_apply(const mask_set_t *set, const char *text, size_t len, buf_t *out);
+
+#endif
