@@ -1,5 +1,4 @@
 /* Wall-clock and monotonic time in milliseconds. */
-#include <stddef.h>
 
 #include "util/clock.h"
 

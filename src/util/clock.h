@@ -2,6 +2,7 @@
 #ifndef NIMDECK_UTIL_CLOCK_H
 #define NIMDECK_UTIL_CLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): for stored times. */
