@@ -9,7 +9,7 @@ typedef struct gateway gateway_t;
 
 typedef struct {
     const char *server_url;   /* e.g. "http://127.0.0.1:8470" */
-    const char *api_token;    /* admin api-scope token for /api/v1/gateway/* */
+    const char *api_token;    /* admin api-scope token for the server's gateway endpoints */
     const char *listen_host;  /* default "127.0.0.1" */
     int listen_port;          /* default 8471; 0 picks a free port */
 } gateway_options_t;

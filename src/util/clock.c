@@ -1,5 +1,4 @@
 /* Wall-clock and monotonic time in milliseconds. */
-
 #include "util/clock.h"
 
 #include <stdio.h>

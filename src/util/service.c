@@ -1,5 +1,4 @@
 /* Signal handling and address parsing shared by the long-running commands. */
-
 #include "util/service.h"
 
 #include <errno.h>
