@@ -47,7 +47,7 @@ test: tests
 	tests/run-unit.sh $(BUILD)
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang
 
 .PHONY: all tests test clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

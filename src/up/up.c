@@ -1,3 +1,245 @@
-/* Placeholder until up lands. */
+/* `nimdeck up`: the server, the gateway and a local agent in one process.
+ *
+ * The three components still talk to each other over HTTP on loopback, as
+ * they do when run apart, so this is the same architecture on one machine. */
 #include "up/up.h"
-int up_main(int c, char **v) { (void)c; (void)v; return 1; }
+
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "gateway/gateway.h"
+#include "server/server.h"
+#include "util/log.h"
+#include "util/service.h"
+
+typedef struct {
+    const char *data_dir;
+    char api_host[256];
+    int api_port;
+    char gateway_host[256];
+    int gateway_port;
+    const char *gateway_url;
+    int active_window_s;
+    int run_agent;
+    const char *agent_name;
+} up_options_t;
+
+static void up_print_help(FILE *out)
+{
+    fprintf(out,
+            "usage: nimdeck up [--data DIR] [--api HOST:PORT] [--gateway HOST:PORT]\n"
+            "                  [--gateway-url URL] [--active-window SECONDS]\n"
+            "                  [--agent-name NAME] [--no-agent]\n"
+            "\n"
+            "Run the server, the gateway and a local agent in one process, with the\n"
+            "SQLite store in DIR. Stop with Ctrl-C or SIGTERM: running instances are\n"
+            "stopped first.\n"
+            "\n"
+            "  --data DIR            data folder (default ./nimdeck-data); holds the\n"
+            "                        database, the vault key and admin-token\n"
+            "  --api HOST:PORT       REST API listen address (default 127.0.0.1:8470)\n"
+            "  --gateway HOST:PORT   gateway listen address (default 127.0.0.1:8471)\n"
+            "  --gateway-url URL     public base URL of endpoints (default\n"
+            "                        http://GATEWAY-HOST:GATEWAY-PORT)\n"
+            "  --active-window S     seconds without requests before an instance\n"
+            "                        shows as idle (default 60)\n"
+            "  --agent-name NAME     name of the local agent (default: the host name)\n"
+            "  --no-agent            do not run a local agent\n");
+}
+
+static int up_parse_int(const char *text, const char *option, int min, int max, int *out)
+{
+    char *end;
+    long value = strtol(text, &end, 10);
+
+    if (*text == '\0' || *end != '\0' || value < min || value > max) {
+        fprintf(stderr, "nimdeck up: invalid %s '%s': expected an integer from %d to %d\n",
+                option, text, min, max);
+        return -1;
+    }
+    *out = (int)value;
+    return 0;
+}
+
+/* Returns 0 to run, 1 when help was printed, 2 on bad usage. */
+static int up_parse_args(int argc, char **argv, up_options_t *opts)
+{
+    enum { OPT_GATEWAY_URL = 256, OPT_ACTIVE_WINDOW, OPT_AGENT_NAME, OPT_NO_AGENT };
+    static const struct option long_options[] = {
+        {"data", required_argument, NULL, 'd'},
+        {"api", required_argument, NULL, 'a'},
+        {"gateway", required_argument, NULL, 'g'},
+        {"gateway-url", required_argument, NULL, OPT_GATEWAY_URL},
+        {"active-window", required_argument, NULL, OPT_ACTIVE_WINDOW},
+        {"agent-name", required_argument, NULL, OPT_AGENT_NAME},
+        {"no-agent", no_argument, NULL, OPT_NO_AGENT},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", long_options, NULL)) != -1) {
+        switch (c) {
+        case 'd':
+            opts->data_dir = optarg;
+            break;
+        case 'a':
+        case 'g': {
+            char *host = c == 'a' ? opts->api_host : opts->gateway_host;
+            int *port = c == 'a' ? &opts->api_port : &opts->gateway_port;
+            if (service_parse_hostport(optarg, "127.0.0.1", host, sizeof(opts->api_host), port) != 0) {
+                fprintf(stderr, "nimdeck up: invalid address '%s' for --%s: expected HOST:PORT "
+                        "with a port from 0 to 65535\n", optarg, c == 'a' ? "api" : "gateway");
+                return 2;
+            }
+            break;
+        }
+        case OPT_GATEWAY_URL:
+            opts->gateway_url = optarg;
+            break;
+        case OPT_ACTIVE_WINDOW:
+            if (up_parse_int(optarg, "--active-window", 1, 86400, &opts->active_window_s) != 0)
+                return 2;
+            break;
+        case OPT_AGENT_NAME:
+            opts->agent_name = optarg;
+            break;
+        case OPT_NO_AGENT:
+            opts->run_agent = 0;
+            break;
+        case 'h':
+            up_print_help(stdout);
+            return 1;
+        default:
+            fprintf(stderr, "nimdeck up: unknown or incomplete option '%s'; run 'nimdeck up --help'\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nimdeck up: unexpected argument '%s'; run 'nimdeck up --help'\n",
+                argv[optind]);
+        return 2;
+    }
+    return 0;
+}
+
+static void up_print_banner(const up_options_t *opts, server_t *server, const char *gateway_url,
+                            int agent_running)
+{
+    char data_path[PATH_MAX];
+
+    if (realpath(opts->data_dir, data_path) == NULL)
+        snprintf(data_path, sizeof(data_path), "%s", opts->data_dir);
+
+    printf("nimdeck is up (pid %ld)\n"
+           "  API:         %s/api/v1\n"
+           "  gateway:     %s/serve/\n"
+           "  agent:       %s\n"
+           "  data:        %s\n"
+           "  admin token: %s/admin-token (api scope; the CLI reads it from there\n"
+           "               when run in the folder that holds ./nimdeck-data)\n"
+           "\n"
+           "Next: nimdeck launch --config examples/nim-sim.json\n"
+           "      nimdeck tokens create        (a gateway token for the endpoint)\n",
+           (long)getpid(), server_url(server), gateway_url,
+           agent_running ? "local, serving queue 'default'" : "none (--no-agent)", data_path,
+           data_path);
+    fflush(stdout);
+}
+
+int up_main(int argc, char **argv)
+{
+    up_options_t opts = {
+        .data_dir = "./nimdeck-data",
+        .api_host = "127.0.0.1",
+        .api_port = 8470,
+        .gateway_host = "127.0.0.1",
+        .gateway_port = 8471,
+        .active_window_s = 60,
+        .run_agent = 1,
+    };
+    char err[512] = "";
+    char gateway_url[512];
+    gateway_t *gateway = NULL;
+    agent_t *agent = NULL;
+    int rc = 1;
+
+    int parsed = up_parse_args(argc, argv, &opts);
+    if (parsed != 0)
+        return parsed == 1 ? 0 : 2;
+
+    if (opts.gateway_url != NULL)
+        snprintf(gateway_url, sizeof(gateway_url), "%s", opts.gateway_url);
+    else
+        snprintf(gateway_url, sizeof(gateway_url), "http://%s:%d", opts.gateway_host,
+                 opts.gateway_port);
+
+    /* Threads started below inherit the blocked mask, so only this thread
+     * takes SIGINT and SIGTERM. */
+    service_block_signals();
+
+    server_options_t server_opts = {
+        .data_dir = opts.data_dir,
+        .listen_host = opts.api_host,
+        .listen_port = opts.api_port,
+        .gateway_url = gateway_url,
+        .active_window_s = opts.active_window_s,
+    };
+    server_t *server = server_start(&server_opts, err, sizeof(err));
+    if (server == NULL) {
+        fprintf(stderr, "nimdeck up: server failed to start: %s\n", err);
+        return 1;
+    }
+
+    gateway_options_t gateway_opts = {
+        .server_url = server_url(server),
+        .api_token = server_admin_token(server),
+        .listen_host = opts.gateway_host,
+        .listen_port = opts.gateway_port,
+    };
+    gateway = gateway_start(&gateway_opts, err, sizeof(err));
+    if (gateway == NULL) {
+        fprintf(stderr, "nimdeck up: gateway failed to start: %s\n", err);
+        goto out;
+    }
+
+    if (opts.run_agent) {
+        agent_options_t agent_opts = {
+            .server_url = server_url(server),
+            .api_token = server_admin_token(server),
+            .name = opts.agent_name,
+            .advertise_host = "127.0.0.1",
+        };
+        agent = agent_start(&agent_opts, err, sizeof(err));
+        if (agent == NULL) {
+            fprintf(stderr, "nimdeck up: agent failed to start: %s\n", err);
+            goto out;
+        }
+    }
+
+    up_print_banner(&opts, server, gateway_url, agent != NULL);
+
+    int sig = service_wait_signal();
+    log_info("up", "received %s, stopping instances and services", strsignal(sig));
+    rc = 0;
+
+out:
+    /* The agent stops its instances first, while the server can still
+     * record their final status. */
+    if (agent != NULL)
+        agent_stop(agent);
+    if (gateway != NULL)
+        gateway_stop(gateway);
+    server_stop(server);
+    log_info("up", "stopped");
+    return rc;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Set up and run the whole test suite: unit tests (normal and under
+# ASan+UBSan) and the end-to-end tests against real processes.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --unit     unit tests only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export TEST_OUTPUT=${TEST_OUTPUT:-$PWD/test-output}
+rm -rf "$TEST_OUTPUT"
+mkdir -p "$TEST_OUTPUT"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "dependencies"
+scripts/deps.sh --test
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+
+step "build (gcc, -Wall -Wextra -Werror)"
+make -j"$(nproc)" all tests
+
+step "build with clang"
+make -j"$(nproc)" CC=clang BUILD=build-clang all
+
+step "unit tests"
+tests/run-unit.sh build
+
+step "unit tests under ASan and UBSan"
+make -j"$(nproc)" SAN=1 tests
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+    tests/run-unit.sh build-san
+
+[ "${1:-}" = "--unit" ] && exit 0
+
+step "end-to-end tests"
+(cd tests/e2e && npm test)
+
+step "end-to-end tests with the ASan+UBSan binary"
+rm -rf "$TEST_OUTPUT/san" && mkdir -p "$TEST_OUTPUT/san"
+(cd tests/e2e && NIMDECK_BIN=build-san/nimdeck TEST_OUTPUT="$TEST_OUTPUT/san" \
+    ASAN_OPTIONS=detect_leaks=0 npm test)
+if grep -lE 'ERROR: AddressSanitizer|runtime error:' "$TEST_OUTPUT"/san/*.log; then
+    echo "sanitizer reports found in the files above"
+    exit 1
+fi
+echo "end-to-end: all suites passed"
