@@ -26,7 +26,7 @@ static void print_usage(FILE *out)
             "  agent      run instances from queues on this machine\n"
             "  sim        a NIM API simulator for machines without a GPU\n"
             "\n");
-    cli_print_commands();
+    cli_print_commands(out);
     fprintf(out,
             "\n"
             "Run 'nimdeck COMMAND --help' for a command's options.\n");

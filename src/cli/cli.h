@@ -3,6 +3,8 @@
 #ifndef NIMDECK_CLI_CLI_H
 #define NIMDECK_CLI_CLI_H
 
+#include <stdio.h>
+
 /* Exit status: 0 success, 1 failed operation, 2 bad usage. */
 #define CLI_OK 0
 #define CLI_FAILED 1
@@ -13,6 +15,6 @@
 int cli_main(int argc, char **argv);
 
 /* Print the client commands' part of the top-level help. */
-void cli_print_commands(void);
+void cli_print_commands(FILE *out);
 
 #endif

@@ -12,16 +12,23 @@ typedef struct {
 } config_error_t;
 
 /* Check cfg against the schema: known keys only, types, required fields
- * (name, project, image, runtime; command when runtime is "process"),
- * ranges. Fills in defaults for absent optional keys (version 1, queue
- * "default", route null, idle_time_limit_hours null, env {}, tags [], gpus 0,
- * port null, health_path "/v1/health/ready", docker {} for runtime docker).
- * Returns 0, or -1 with err filled. */
+ * (name, project, runtime; image when runtime is "docker"; a non-empty
+ * command when runtime is "process"), ranges. Fills in defaults for absent
+ * optional keys (version 1, queue "default", route null,
+ * idle_time_limit_hours null, env {}, tags [], gpus 0, port null,
+ * health_path "/v1/health/ready", docker {} for runtime docker).
+ * Returns 0, or -1 with err filled; err's texts are valid UTF-8. */
 int config_validate(json_t *cfg, config_error_t *err);
 
 /* Apply "KEY=VALUE" (dots address nested objects, creating them; VALUE is
  * parsed as JSON when it parses, else taken as a string). Returns 0 or -1. */
 int config_apply_set(json_t *cfg, const char *assignment, config_error_t *err);
+
+/* Split "KEY=VALUE" into key (copied into key[0..key_size)) and a new JSON
+ * value read as config_apply_set reads it. Returns 0 with *value owned by
+ * the caller, or -1 with err filled and *value NULL. */
+int config_parse_assignment(const char *assignment, char *key, size_t key_size, json_t **value,
+                            config_error_t *err);
 
 /* Set or remove one dotted key with an already built value (stolen ref). */
 int config_set_path(json_t *cfg, const char *dotted, json_t *value, config_error_t *err);

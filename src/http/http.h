@@ -1,5 +1,22 @@
 /* HTTP/1.1 server on libuv: parses requests, hands each complete request to a
- * handler, and writes whole or streamed responses with backpressure. */
+ * handler, and writes whole or streamed responses with backpressure.
+ *
+ * Exchange lifetime. Every call below runs on the loop thread. An exchange
+ * pointer is valid from the handler call until its close callback returns,
+ * and the close callback fires exactly once:
+ *  - aborted = 0 after the last byte of the response has been written to
+ *    the socket, always in a later loop iteration than the http_respond() or
+ *    http_stream_end() call that finished it (never inside that call);
+ *  - aborted = 1 when the client disconnects (a read EOF or error, including
+ *    a half-close with shutdown(SHUT_WR)), a write fails, or
+ *    http_server_stop() runs. A disconnect is noticed at once while the
+ *    exchange is open, unless the client has pipelined more than about 4 KiB
+ *    beyond the request, which pauses reading until the exchange ends.
+ * Inside the close callback the response calls are harmless no-ops
+ * (http_stream_write() returns -1) and http_server_stop() is safe. After it
+ * returns the memory is freed, so a handler that finishes later (a timer,
+ * an upstream callback) must register a close callback and drop its pointer
+ * there. */
 #ifndef NIMDECK_HTTP_HTTP_H
 #define NIMDECK_HTTP_HTTP_H
 
@@ -41,7 +58,12 @@ typedef struct {
 void http_limits_default(http_limits_t *limits);
 
 /* Create a server on loop, listening on host:port (port 0 picks a free one).
- * Returns NULL and writes a message into err on failure (e.g. address in use). */
+ * host is an IPv4 or IPv6 address literal. limits may be NULL; a zero field
+ * takes its default. Returns NULL and writes a message into err on failure
+ * (e.g. address in use); the loop must then still run once to release the
+ * listening handle. A fresh connection must send its first head within
+ * header_timeout_ms. Between keep-alive requests idle_timeout_ms applies,
+ * and while a body arrives it is the longest pause allowed between reads. */
 http_server_t *http_server_start(uv_loop_t *loop, const char *host, int port,
                                  const http_limits_t *limits, http_handler_fn handler,
                                  void *user, char *err, size_t err_size);
@@ -50,12 +72,14 @@ http_server_t *http_server_start(uv_loop_t *loop, const char *host, int port,
 int http_server_port(const http_server_t *server);
 
 /* Stop accepting, close every connection (open exchanges get their close
- * callback with aborted = 1) and free the server once its handles close.
- * Run the loop afterwards until it has no more work. */
+ * callback with aborted = 1, synchronously inside this call) and free the
+ * server once its handles close. Run the loop afterwards until it has no
+ * more work; the server pointer is invalid after this call. */
 void http_server_stop(http_server_t *server);
 
-/* The parsed request; valid until the close callback returns.
- * Body bytes are in req->body (NUL-terminated, body_len bytes). */
+/* The parsed request; valid until the close callback returns. Header and
+ * target pointers are not NUL-terminated (use the lengths). Body bytes are
+ * in req->body (NUL-terminated, body_len bytes, "" when there is none). */
 const http_request_t *http_exchange_request(const http_exchange_t *ex);
 
 /* Peer address as text ("127.0.0.1"), for logs. */
@@ -64,8 +88,13 @@ const char *http_exchange_peer(const http_exchange_t *ex);
 void http_exchange_on_close(http_exchange_t *ex, http_close_fn fn, void *user);
 void http_exchange_on_drain(http_exchange_t *ex, http_drain_fn fn, void *user);
 
-/* Whole responses. extra_headers is NULL or "Name: value\r\n..." lines.
- * Content-Length and keep-alive handling are added here. */
+/* Whole responses. extra_headers is NULL or "Name: value\r\n..." lines,
+ * copied as given (they must not carry Content-Length or Transfer-Encoding);
+ * a "Connection: close" line among them closes the connection afterwards.
+ * Content-Length and keep-alive handling are added here. The body is
+ * copied, so the caller may free it on return. A HEAD request gets the head
+ * alone; 1xx, 204 and 304 responses get neither body nor Content-Length.
+ * Calls after the response started are ignored. */
 void http_respond(http_exchange_t *ex, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len);
 
@@ -76,12 +105,23 @@ void http_respond_error(http_exchange_t *ex, int status, const char *code,
 
 /* Streamed responses: head first (chunked transfer encoding is used unless
  * extra_headers carries a Content-Length), then writes, then end.
- * http_stream_write returns 0 when queued below the high-water mark, 1 when
- * the caller should pause until the drain callback, -1 if the client is gone. */
+ * http_stream_start returns 0, or -1 when the response already started or
+ * the client is gone. http_stream_write copies data and returns 0 when the
+ * connection's queued bytes are at most write_high_water, or 1 when they
+ * exceed it: the caller should then pause until the drain callback, which
+ * fires once they fall to half of it. It returns -1 if the client is gone
+ * or the stream ended.
+ * Zero-length writes send nothing. http_stream_end without a start sends an
+ * empty 200 response. */
 int http_stream_start(http_exchange_t *ex, int status, const char *content_type,
                       const char *extra_headers);
 int http_stream_write(http_exchange_t *ex, const void *data, size_t len);
 void http_stream_end(http_exchange_t *ex);
+
+/* Close the client's connection without finishing the response, so a
+ * client reading a streamed body sees it cut short instead of complete. The
+ * close callback fires with aborted = 1. */
+void http_exchange_abort(http_exchange_t *ex);
 
 /* Standard reason phrase for a status code ("Not Found"). */
 const char *http_status_text(int status);

@@ -13,6 +13,7 @@ typedef struct {
     int listen_port;               /* default 8470; 0 picks a free port */
     const char *gateway_url;       /* public base of endpoints, e.g. "http://127.0.0.1:8471" */
     int active_window_s;           /* default 60 */
+    size_t log_lines_max;          /* console lines kept per instance; 0 means 10000 */
 } server_options_t;
 
 /* Open the store (running migrations), create the admin user and

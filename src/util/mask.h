@@ -16,7 +16,15 @@ void mask_set_free(mask_set_t *set);
  * that common short strings are not blanked everywhere. Returns 0 or -1. */
 int mask_set_add(mask_set_t *set, const char *value);
 
-/* Append text[0..len) to out with every secret replaced by "****". */
+/* Append text[0..len) to out with every secret replaced by "****".
+ * Occurrences that overlap become one "****"; the longest secret that
+ * starts at a position wins. Stateless: a secret split across two calls is
+ * not found, so callers mask whole lines (see mask_set_max_len).
+ * Returns 0 or -1 when memory runs out. */
 int mask_apply(const mask_set_t *set, const char *text, size_t len, buf_t *out);
+
+/* Length in bytes of the longest secret in the set (0 when none): a caller that
+ * masks a stream in pieces keeps this many bytes back until more arrive. */
+size_t mask_set_max_len(const mask_set_t *set);
 
 #endif

@@ -1,0 +1,389 @@
+/* One leased instance's lifecycle, on its own thread: start through the
+ * runtime, wait for readiness, watch health, stop on request, report. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent/agent_http.h"
+#include "agent/agent_internal.h"
+#include "agent/agent_sync.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define AGENT_READY_PROBE_MS 500
+#define AGENT_PROBE_TIMEOUT_MS 1000
+#define AGENT_HEALTH_FAILURES 3
+#define AGENT_TAIL_LINE_MAX 240
+
+int agent_health_probe_ms = 10000;
+
+typedef struct {
+    agent_instance_t *inst;
+    const char *stream;
+} agent_line_sink_t;
+
+static const json_t *agent_instance_config(const agent_instance_t *inst)
+{
+    return json_object_get(inst->lease, "config");
+}
+
+/* Keep a line for the reason of an unexpected exit. */
+static void agent_instance_keep_tail(agent_instance_t *inst, const char *text, size_t len)
+{
+    char *copy = strndup(text, len > AGENT_TAIL_LINE_MAX ? AGENT_TAIL_LINE_MAX : len);
+
+    if (copy == NULL)
+        return;
+    pthread_mutex_lock(&inst->lock);
+    free(inst->tail[inst->tail_next]);
+    inst->tail[inst->tail_next] = copy;
+    inst->tail_next = (inst->tail_next + 1) % AGENT_TAIL_LINES;
+    pthread_mutex_unlock(&inst->lock);
+}
+
+/* Queue a masked line, first telling the console how many were dropped
+ * while the queue was full. */
+static void agent_instance_ship(agent_instance_t *inst, const char *stream, const char *text,
+                                size_t len)
+{
+    agent_shipper_t *shipper = inst->agent->shipper;
+    int64_t now = clock_wall_ms();
+    size_t dropped;
+
+    pthread_mutex_lock(&inst->lock);
+    dropped = inst->dropped_lines;
+    pthread_mutex_unlock(&inst->lock);
+
+    if (dropped > 0) {
+        char notice[160];
+        int n = snprintf(notice, sizeof(notice),
+                         "[nimdeck agent: %zu console lines dropped because the queue to the "
+                         "server was full]", dropped);
+        if (agent_shipper_push(shipper, inst->id, stream, now, notice, (size_t)n) == 0) {
+            pthread_mutex_lock(&inst->lock);
+            inst->dropped_lines -= dropped;
+            pthread_mutex_unlock(&inst->lock);
+        }
+    }
+
+    if (agent_shipper_push(shipper, inst->id, stream, now, text, len) != 0) {
+        pthread_mutex_lock(&inst->lock);
+        if (inst->dropped_lines++ == 0)
+            log_warn("agent", "instance %s: console line queue is full; dropping lines", inst->id);
+        pthread_mutex_unlock(&inst->lock);
+    }
+}
+
+static void agent_instance_on_line(void *ctx, const char *line, size_t len)
+{
+    agent_line_sink_t *sink = ctx;
+    agent_instance_t *inst = sink->inst;
+    buf_t masked = BUF_INIT;
+
+    if (mask_apply(inst->mask, line, len, &masked) != 0 || masked.data == NULL) {
+        buf_free(&masked);
+        return;
+    }
+    agent_instance_keep_tail(inst, masked.data, masked.len);
+    agent_instance_ship(inst, sink->stream, masked.data, masked.len);
+    buf_free(&masked);
+}
+
+static void agent_instance_on_output(void *ctx, agent_stream_t stream, const char *data, size_t len)
+{
+    agent_instance_t *inst = ctx;
+    int is_out = stream == AGENT_STREAM_STDOUT;
+    agent_line_sink_t sink = {inst, is_out ? "stdout" : "stderr"};
+
+    if (agent_lines_feed(is_out ? &inst->out_lines : &inst->err_lines, data, len,
+                         agent_instance_on_line, &sink) != 0)
+        log_warn("agent", "instance %s: out of memory splitting %s; a partial line was dropped",
+                 inst->id, sink.stream);
+}
+
+static void agent_instance_on_exit(void *ctx, const agent_exit_t *exit)
+{
+    agent_instance_t *inst = ctx;
+    agent_line_sink_t out_sink = {inst, "stdout"}, err_sink = {inst, "stderr"};
+
+    agent_lines_flush(&inst->out_lines, agent_instance_on_line, &out_sink);
+    agent_lines_flush(&inst->err_lines, agent_instance_on_line, &err_sink);
+
+    pthread_mutex_lock(&inst->lock);
+    inst->exited = 1;
+    inst->exit = *exit;
+    pthread_cond_broadcast(&inst->changed);
+    pthread_mutex_unlock(&inst->lock);
+}
+
+void agent_instance_request_stop(agent_instance_t *inst, int agent_stopping)
+{
+    pthread_mutex_lock(&inst->lock);
+    if (agent_stopping)
+        inst->agent_stopping = 1;
+    if (!inst->stop_requested) {
+        inst->stop_requested = 1;
+        log_info("agent", "instance %s: stop requested%s", inst->id,
+                 agent_stopping ? " because the agent is stopping" : "");
+        /* Signal at once from the caller's thread: the instance thread may
+         * be inside a health probe for up to a second. */
+        if (inst->handle != NULL && !inst->exited)
+            inst->runtime->stop(inst->handle, AGENT_STOP_GRACE_MS);
+    }
+    pthread_cond_broadcast(&inst->changed);
+    pthread_mutex_unlock(&inst->lock);
+}
+
+/* Report a status with the reason masked and made valid UTF-8. */
+static void agent_instance_report(agent_instance_t *inst, const char *status, const char *reason,
+                                  const char *upstream, int exit_code)
+{
+    buf_t masked = BUF_INIT, clean = BUF_INIT;
+    const char *text = NULL;
+
+    if (reason != NULL && mask_apply(inst->mask, reason, strlen(reason), &masked) == 0 &&
+        masked.data != NULL && agent_utf8_sanitize(masked.data, masked.len, &clean) == 0)
+        text = clean.data != NULL ? clean.data : "";
+    agent_report_status(inst->agent, inst->id, status, text, upstream, exit_code);
+    buf_free(&masked);
+    buf_free(&clean);
+}
+
+/* "process exited with status N" or "killed by signal NAME". */
+static void agent_instance_exit_summary(const agent_exit_t *exit, buf_t *out)
+{
+    if (exit->signaled) {
+        const char *name = sigabbrev_np(exit->signal);
+        if (name != NULL)
+            buf_printf(out, "killed by signal SIG%s", name);
+        else
+            buf_printf(out, "killed by signal %d", exit->signal);
+    } else {
+        buf_printf(out, "process exited with status %d", exit->status);
+    }
+}
+
+static void agent_instance_append_tail(agent_instance_t *inst, buf_t *out)
+{
+    pthread_mutex_lock(&inst->lock);
+    int first = 1;
+    for (unsigned i = 0; i < AGENT_TAIL_LINES; i++) {
+        const char *line = inst->tail[(inst->tail_next + i) % AGENT_TAIL_LINES];
+        if (line == NULL)
+            continue;
+        buf_printf(out, "%s%s", first ? "; last log lines:\n" : "\n", line);
+        first = 0;
+    }
+    pthread_mutex_unlock(&inst->lock);
+}
+
+/* Probe health once and act on the response. Called and returns with the
+ * instance lock held; drops it during the probe. */
+static void agent_instance_probe(agent_instance_t *inst, int *ready, int *failures,
+                                 int *health_failed, int64_t *next_probe_ms)
+{
+    const char *path = json_string_value(json_object_get(agent_instance_config(inst), "health_path"));
+    char url[512];
+    long status;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", inst->port,
+             path != NULL && path[0] == '/' ? path : "/v1/health/ready");
+    pthread_mutex_unlock(&inst->lock);
+    status = agent_http_probe(url, AGENT_PROBE_TIMEOUT_MS);
+    pthread_mutex_lock(&inst->lock);
+    if (inst->exited || inst->stop_requested)
+        return;
+
+    if (!*ready) {
+        *next_probe_ms = clock_mono_ms() + AGENT_READY_PROBE_MS;
+        if (status != 200)
+            return;
+        *ready = 1;
+        *next_probe_ms = clock_mono_ms() + agent_health_probe_ms;
+        pthread_mutex_unlock(&inst->lock);
+        log_info("agent", "instance %s: ready on port %d", inst->id, inst->port);
+        agent_instance_report(inst, "ready", NULL, NULL, -1);
+        pthread_mutex_lock(&inst->lock);
+        return;
+    }
+
+    *next_probe_ms = clock_mono_ms() + agent_health_probe_ms;
+    if (status == 200) {
+        *failures = 0;
+        return;
+    }
+    (*failures)++;
+    log_warn("agent", "instance %s: health check %s failed (%s; %d in a row)", inst->id, url,
+             status == 0 ? "no response within 1 s" : "not HTTP 200", *failures);
+    if (*failures >= AGENT_HEALTH_FAILURES && !*health_failed) {
+        *health_failed = 1;
+        log_error("agent", "instance %s: health check failed %d times in a row; stopping it",
+                  inst->id, *failures);
+        inst->runtime->stop(inst->handle, AGENT_STOP_GRACE_MS);
+    }
+}
+
+/* Wait for the exit, probing readiness and then health meanwhile, and send
+ * the final report. */
+static void agent_instance_supervise(agent_instance_t *inst)
+{
+    int ready = 0, failures = 0, health_failed = 0;
+    int64_t next_probe_ms = clock_mono_ms() + AGENT_READY_PROBE_MS;
+    buf_t reason = BUF_INIT;
+
+    pthread_mutex_lock(&inst->lock);
+    while (!inst->exited) {
+        if (inst->stop_requested || health_failed)
+            pthread_cond_wait(&inst->changed, &inst->lock);
+        else if (clock_mono_ms() < next_probe_ms)
+            agent_cond_wait_until(&inst->changed, &inst->lock, next_probe_ms);
+        else
+            agent_instance_probe(inst, &ready, &failures, &health_failed, &next_probe_ms);
+    }
+    int stop_requested = inst->stop_requested, agent_stopping = inst->agent_stopping;
+    pthread_mutex_unlock(&inst->lock);
+
+    log_info("agent", "instance %s: process exited (exit code %d)", inst->id, inst->exit.exit_code);
+    agent_shipper_flush(inst->agent->shipper, 1000);
+
+    if (health_failed) {
+        agent_instance_report(inst, "failed", "health check failed", NULL, inst->exit.exit_code);
+    } else if (stop_requested) {
+        agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL,
+                              inst->exit.exit_code);
+    } else {
+        agent_instance_exit_summary(&inst->exit, &reason);
+        log_warn("agent", "instance %s: %s without a stop request", inst->id,
+                 reason.data != NULL ? reason.data : "ended");
+        agent_instance_append_tail(inst, &reason);
+        agent_instance_report(inst, "failed", reason.data, NULL, inst->exit.exit_code);
+    }
+    buf_free(&reason);
+}
+
+/* Start through the runtime and report loading. Returns 0 when the instance
+ * runs, or -1 after reporting why it does not. */
+static int agent_instance_start(agent_instance_t *inst)
+{
+    agent_t *agent = inst->agent;
+    agent_runtime_spec_t spec = {inst->id, agent_instance_config(inst),
+                                 json_object_get(inst->lease, "env"),
+                                 agent->self_exe[0] != '\0' ? agent->self_exe : NULL};
+    agent_runtime_events_t events = {inst, agent_instance_on_output, agent_instance_on_exit};
+    agent_runtime_handle_t *handle = NULL;
+    char err[512], upstream[300];
+    int port = 0, stop_now;
+
+    if (inst->runtime->start(&spec, &events, &handle, &port, err, sizeof(err)) != 0) {
+        log_error("agent", "instance %s: cannot start: %s", inst->id, err);
+        agent_instance_report(inst, "failed", err, NULL, -1);
+        return -1;
+    }
+
+    pthread_mutex_lock(&inst->lock);
+    inst->handle = handle;
+    inst->port = port;
+    stop_now = inst->stop_requested;
+    pthread_mutex_unlock(&inst->lock);
+    if (stop_now)
+        inst->runtime->stop(handle, AGENT_STOP_GRACE_MS);
+
+    snprintf(upstream, sizeof(upstream), "%s:%d", agent->advertise_host, port);
+    agent_instance_report(inst, "loading", inst->runtime->starting_reason, upstream, -1);
+    return 0;
+}
+
+static void *agent_instance_run(void *arg)
+{
+    agent_instance_t *inst = arg;
+    const char *name = json_string_value(json_object_get(agent_instance_config(inst), "runtime"));
+    int stop_first;
+
+    inst->runtime = agent_runtime_find(name != NULL ? name : "process");
+    if (inst->runtime == NULL) {
+        char reason[256];
+        snprintf(reason, sizeof(reason), "runtime '%s' is not supported by this agent; it runs "
+                 "'process' instances", name);
+        log_error("agent", "instance %s: %s", inst->id, reason);
+        agent_instance_report(inst, "failed", reason, NULL, -1);
+        goto out;
+    }
+
+    pthread_mutex_lock(&inst->lock);
+    stop_first = inst->stop_requested;
+    pthread_mutex_unlock(&inst->lock);
+    if (stop_first) {
+        log_info("agent", "instance %s: stopped before it started", inst->id);
+        agent_instance_report(inst, "stopped", inst->agent_stopping ? "agent stopped" : NULL, NULL, -1);
+        goto out;
+    }
+
+    if (agent_instance_start(inst) == 0) {
+        agent_instance_supervise(inst);
+        inst->runtime->release(inst->handle);
+        inst->handle = NULL;
+    }
+
+out:
+    agent_instance_finished(inst);
+    return NULL;
+}
+
+agent_instance_t *agent_instance_new(agent_t *agent, json_t *lease)
+{
+    agent_instance_t *inst = calloc(1, sizeof(*inst));
+    json_t *secrets = json_object_get(lease, "secrets");
+    const char *id = json_string_value(json_object_get(lease, "id"));
+    size_t count = 0;
+
+    if (inst == NULL)
+        return NULL;
+    inst->agent = agent;
+    inst->lease = json_incref(lease);
+    snprintf(inst->id, sizeof(inst->id), "%s", id != NULL ? id : "");
+    pthread_mutex_init(&inst->lock, NULL);
+    agent_cond_init(&inst->changed);
+
+    inst->mask = mask_set_new();
+    inst->secrets = calloc(json_array_size(secrets) + 1, sizeof(*inst->secrets));
+    if (inst->mask == NULL || inst->secrets == NULL)
+        goto fail;
+    for (size_t i = 0; i < json_array_size(secrets); i++) {
+        const char *value = json_string_value(json_array_get(secrets, i));
+        if (value == NULL || value[0] == '\0')
+            continue;
+        if (mask_set_add(inst->mask, value) != 0)
+            goto fail;
+        inst->secrets[count++] = value;
+    }
+    agent_lines_init(&inst->out_lines, AGENT_MAX_LINE, inst->secrets);
+    agent_lines_init(&inst->err_lines, AGENT_MAX_LINE, inst->secrets);
+    return inst;
+
+fail:
+    agent_instance_free(inst);
+    return NULL;
+}
+
+int agent_instance_launch(agent_instance_t *inst)
+{
+    return pthread_create(&inst->thread, NULL, agent_instance_run, inst) == 0 ? 0 : -1;
+}
+
+void agent_instance_free(agent_instance_t *inst)
+{
+    if (inst == NULL)
+        return;
+    for (unsigned i = 0; i < AGENT_TAIL_LINES; i++)
+        free(inst->tail[i]);
+    agent_lines_free(&inst->out_lines);
+    agent_lines_free(&inst->err_lines);
+    if (inst->mask != NULL)
+        mask_set_free(inst->mask);
+    free(inst->secrets);
+    json_decref(inst->lease);
+    pthread_mutex_destroy(&inst->lock);
+    pthread_cond_destroy(&inst->changed);
+    free(inst);
+}

@@ -1,0 +1,65 @@
+/* The interface between an instance's lifecycle and what runs it: a local
+ * process now, a container next. */
+#ifndef NIMDECK_AGENT_AGENT_RUNTIME_H
+#define NIMDECK_AGENT_AGENT_RUNTIME_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+typedef struct agent_runtime_handle agent_runtime_handle_t;
+
+typedef enum { AGENT_STREAM_STDOUT, AGENT_STREAM_STDERR } agent_stream_t;
+
+/* How an instance ended. exit_code is the status for a normal exit and
+ * 128 + signal for a signal, as shells and Docker report it. */
+typedef struct {
+    int signaled;     /* 1 when a signal ended it */
+    int status;       /* exit status, when !signaled */
+    int signal;       /* signal number, when signaled */
+    int exit_code;
+} agent_exit_t;
+
+/* Callbacks a runtime makes from its own thread. on_output gets raw bytes in
+ * order per stream (not split into lines). on_exit comes once, after the last
+ * on_output; the callbacks must not call back into the runtime's stop. */
+typedef struct {
+    void *ctx;
+    void (*on_output)(void *ctx, agent_stream_t stream, const char *data, size_t len);
+    void (*on_exit)(void *ctx, const agent_exit_t *exit);
+} agent_runtime_events_t;
+
+/* The instance a lease requests. Borrowed for the duration of start only. */
+typedef struct {
+    const char *instance_id;
+    const json_t *config;    /* the configuration, secrets included */
+    const json_t *env;       /* vault values, then config env (config wins) */
+    const char *self_exe;    /* path that replaces a command named "nimdeck" */
+} agent_runtime_spec_t;
+
+typedef struct {
+    const char *name;             /* the configuration's "runtime" value */
+    const char *starting_reason;  /* status reason while loading, e.g. "starting process" */
+
+    /* Start the instance. On success it returns 0 and sets *handle and *port
+     * (the port the instance listens on), and events begin. On failure it
+     * returns -1 with err naming the cause, and no event is ever made. The
+     * calling thread must outlive the instance, because a process runtime
+     * ties the child's parent-death signal to it. */
+    int (*start)(const agent_runtime_spec_t *spec, const agent_runtime_events_t *events,
+                 agent_runtime_handle_t **handle, int *port, char *err, size_t err_size);
+
+    /* Ask the instance to stop: a graceful signal now, a forced kill after
+     * grace_ms. Returns at once; on_exit reports the end. Thread-safe; later
+     * calls do nothing. */
+    void (*stop)(agent_runtime_handle_t *handle, int grace_ms);
+
+    /* Wait until on_exit has returned, then free the handle. */
+    void (*release)(agent_runtime_handle_t *handle);
+} agent_runtime_t;
+
+extern const agent_runtime_t agent_runtime_process;
+
+/* The runtime named name, or NULL when this agent has none by that name. */
+const agent_runtime_t *agent_runtime_find(const char *name);
+
+#endif

@@ -1,0 +1,33 @@
+/* Building a process instance's argv and environment from its lease. */
+#ifndef NIMDECK_AGENT_AGENT_SPAWN_H
+#define NIMDECK_AGENT_AGENT_SPAWN_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+/* Build a NULL-terminated argv from the configuration's command (an array of
+ * strings) with every "{port}" inside an element replaced by port. When the
+ * first element is exactly "nimdeck" and self_exe is not NULL, self_exe
+ * replaces it. Returns a list to free with agent_spawn_free, or NULL with err
+ * naming the fault. */
+char **agent_spawn_argv(const json_t *command, int port, const char *self_exe, char *err,
+                        size_t err_size);
+
+/* Build a NULL-terminated "NAME=VALUE" environment: base first, then every
+ * entry of overrides (a JSON object of strings; numbers and booleans are
+ * written as JSON text, null is skipped), then PORT and NIM_SERVER_PORT. A
+ * later name replaces an earlier one in place. Returns a list to free with
+ * agent_spawn_free, or NULL when memory runs out. */
+char **agent_spawn_env(char *const *base, const json_t *overrides, int port);
+
+/* The value of name in a NULL-terminated environment, or NULL. */
+const char *agent_spawn_env_get(char *const *env, const char *name);
+
+void agent_spawn_free(char **list);
+
+/* Find a free TCP port on 127.0.0.1 (bind port 0, read it, close). Returns
+ * the port, or -1 with err naming the failure. Another process may take the
+ * port before the instance binds it; the window is short. */
+int agent_spawn_free_port(char *err, size_t err_size);
+
+#endif

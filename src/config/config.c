@@ -1,0 +1,535 @@
+/* Configuration validation: known keys, types, ranges, required fields and
+ * defaults. Each check names the dotted key and what it expects. */
+#include "config/config.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config/config_internal.h"
+#include "util/buf.h"
+
+#define CONFIG_DEFAULT_QUEUE "default"
+#define CONFIG_DEFAULT_HEALTH_PATH "/v1/health/ready"
+#define CONFIG_NAME_MAX 64
+
+static const char *const config_top_keys[] = {
+    "version", "name", "project", "image", "runtime", "command", "queue", "route",
+    "idle_time_limit_hours", "env", "tags", "gpus", "port", "health_path", "docker", NULL,
+};
+
+static const char *const config_docker_keys[] = {
+    "shm_size", "cache", "user", "network", "publish_address", "pull", NULL,
+};
+
+/* Length of the longest prefix of text[0..len) that does not end inside a
+ * UTF-8 sequence, so that a cut text stays valid for a JSON string. */
+static size_t config_utf8_boundary(const char *text, size_t len)
+{
+    size_t start = len;
+
+    while (start > 0 && len - start < 4 && ((unsigned char)text[start - 1] & 0xC0) == 0x80)
+        start--;
+    if (start == 0)
+        return len;
+
+    unsigned char lead = (unsigned char)text[start - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return len - (start - 1) < need ? start - 1 : len;
+}
+
+static void config_trim_utf8(char *text)
+{
+    text[config_utf8_boundary(text, strlen(text))] = '\0';
+}
+
+int config_fail(config_error_t *err, const char *field, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL)
+        return -1;
+    snprintf(err->field, sizeof(err->field), "%s", field);
+    config_trim_utf8(err->field);
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof(err->message), fmt, ap);
+    va_end(ap);
+    config_trim_utf8(err->message);
+    return -1;
+}
+
+void config_describe(const json_t *value, char *out, size_t size)
+{
+    switch (json_typeof(value)) {
+    case JSON_STRING: {
+        const char *text = json_string_value(value);
+        size_t len = json_string_length(value);
+        size_t shown = len > 40 ? config_utf8_boundary(text, 40) : len;
+        snprintf(out, size, "\"%.*s%s\"", (int)shown, text, shown < len ? "..." : "");
+        break;
+    }
+    case JSON_INTEGER:
+        snprintf(out, size, "%" JSON_INTEGER_FORMAT, json_integer_value(value));
+        break;
+    case JSON_REAL:
+        snprintf(out, size, "%g", json_real_value(value));
+        break;
+    case JSON_TRUE:
+        snprintf(out, size, "true");
+        break;
+    case JSON_FALSE:
+        snprintf(out, size, "false");
+        break;
+    case JSON_NULL:
+        snprintf(out, size, "null");
+        break;
+    case JSON_ARRAY:
+        snprintf(out, size, "an array");
+        break;
+    case JSON_OBJECT:
+        snprintf(out, size, "an object");
+        break;
+    }
+}
+
+static int config_key_known(const char *const *keys, const char *key)
+{
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        if (strcmp(keys[i], key) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int config_check_keys(json_t *object, const char *const *keys, const char *prefix,
+                             config_error_t *err)
+{
+    const char *key;
+    json_t *value;
+    char field[128];
+
+    json_object_foreach(object, key, value) {
+        if (config_key_known(keys, key))
+            continue;
+
+        buf_t valid = BUF_INIT;
+        for (size_t i = 0; keys[i] != NULL; i++)
+            buf_printf(&valid, "%s%s", i ? ", " : "", keys[i]);
+        snprintf(field, sizeof(field), "%s%s", prefix, key);
+        config_trim_utf8(field);
+        config_fail(err, field, "unknown key \"%s\"; valid keys are %s", field,
+                    valid.data ? valid.data : "");
+        buf_free(&valid);
+        return -1;
+    }
+    return 0;
+}
+
+/* An integral number: a JSON integer, or a real with no fraction (1.0). */
+static int config_integral(const json_t *value, json_int_t *out)
+{
+    if (json_is_integer(value)) {
+        *out = json_integer_value(value);
+        return 1;
+    }
+    if (json_is_real(value)) {
+        double real = json_real_value(value);
+        if (real == floor(real) && fabs(real) < 9.0e15) {
+            *out = (json_int_t)real;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int config_name_valid(const char *text)
+{
+    size_t len = strlen(text);
+
+    if (len == 0 || len > CONFIG_NAME_MAX)
+        return 0;
+    return strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+/* Route and queue names as the API stores them: 1-64 of [a-z0-9._-],
+ * starting with a letter or digit. */
+static int config_slug_valid(const char *text)
+{
+    size_t len = strlen(text);
+
+    if (len == 0 || len > CONFIG_NAME_MAX)
+        return 0;
+    if (strchr("._-", text[0]) != NULL)
+        return 0;
+    return strspn(text, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
+static int config_env_name_valid(const char *text)
+{
+    size_t len = strlen(text);
+    static const char first[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_";
+
+    if (len == 0 || strchr(first, text[0]) == NULL)
+        return 0;
+    return strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") == len;
+}
+
+static int config_check_version(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "version");
+    json_int_t version;
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "version", json_integer(1));
+    if (config_integral(value, &version) && version == 1)
+        return json_object_set_new(cfg, "version", json_integer(1));
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "version", "\"version\" must be 1 (the only configuration version), got %s",
+                       got);
+}
+
+static int config_check_name(json_t *cfg, const char *key, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, key);
+    char got[96];
+
+    if (value == NULL)
+        return config_fail(err, key, "missing required key \"%s\": 1-64 characters of A-Z a-z 0-9 . _ -",
+                           key);
+    if (json_is_string(value) && config_name_valid(json_string_value(value)))
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, key, "\"%s\" must be 1-64 characters of A-Z a-z 0-9 . _ -, got %s", key,
+                       got);
+}
+
+static int config_check_runtime(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "runtime");
+    const char *text = json_string_value(value);
+    char got[96];
+
+    if (value == NULL)
+        return config_fail(err, "runtime", "missing required key \"runtime\": \"process\" or \"docker\"");
+    if (text != NULL && (strcmp(text, "process") == 0 || strcmp(text, "docker") == 0))
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "runtime", "\"runtime\" must be \"process\" or \"docker\", got %s", got);
+}
+
+static int config_check_image(json_t *cfg, int docker, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "image");
+    char got[96];
+
+    if (value == NULL || json_is_null(value)) {
+        if (docker)
+            return config_fail(err, "image",
+                               "missing required key \"image\": runtime \"docker\" needs an image such as \"nvcr.io/nim/meta/llama-3.1-8b-instruct:latest\"");
+        return 0;
+    }
+    if (json_is_string(value) && json_string_length(value) > 0)
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "image", "\"image\" must be a non-empty string naming an image, got %s", got);
+}
+
+static int config_check_command(json_t *cfg, int docker, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "command");
+    json_t *item;
+    size_t i;
+    char got[96];
+
+    if (value == NULL && docker)
+        return 0;
+    if (value == NULL)
+        return config_fail(err, "command",
+                           "missing required key \"command\": runtime \"process\" needs an array of strings such as [\"my-server\", \"--port\", \"{port}\"]");
+    if (!json_is_array(value)) {
+        config_describe(value, got, sizeof(got));
+        return config_fail(err, "command", "\"command\" must be an array of strings, got %s", got);
+    }
+    if (!docker && (json_array_size(value) == 0))
+        return config_fail(err, "command",
+                           "\"command\" must not be empty: runtime \"process\" needs the program to run");
+
+    json_array_foreach(value, i, item) {
+        if (!json_is_string(item)) {
+            config_describe(item, got, sizeof(got));
+            return config_fail(err, "command", "\"command\" element %zu must be a string, got %s", i,
+                               got);
+        }
+    }
+    if (!docker && json_string_length(json_array_get(value, 0)) == 0)
+        return config_fail(err, "command", "\"command\" element 0 must name the program to run, got \"\"");
+    return 0;
+}
+
+static int config_check_queue(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "queue");
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "queue", json_string(CONFIG_DEFAULT_QUEUE));
+    if (json_is_string(value) && config_slug_valid(json_string_value(value)))
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "queue",
+                       "\"queue\" must be a queue name (1-64 of a-z 0-9 . _ -, starting with a letter or digit), got %s",
+                       got);
+}
+
+static int config_check_route(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "route");
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "route", json_null());
+    if (json_is_null(value))
+        return 0;
+    if (json_is_string(value) && config_slug_valid(json_string_value(value)))
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "route",
+                       "\"route\" must be a route name (1-64 of a-z 0-9 . _ -, starting with a letter or digit) or null, got %s",
+                       got);
+}
+
+static int config_check_idle(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "idle_time_limit_hours");
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "idle_time_limit_hours", json_null());
+    if (json_is_null(value))
+        return 0;
+    if (json_is_number(value) && json_number_value(value) >= 0 && isfinite(json_number_value(value)))
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "idle_time_limit_hours",
+                       "\"idle_time_limit_hours\" must be a number of hours >= 0 or null (0 and null never stop), got %s",
+                       got);
+}
+
+static int config_check_env(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "env");
+    const char *key;
+    json_t *item;
+    char got[96], field[128];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "env", json_object());
+    if (!json_is_object(value)) {
+        config_describe(value, got, sizeof(got));
+        return config_fail(err, "env", "\"env\" must be an object of NAME: \"value\" (or null), got %s",
+                           got);
+    }
+
+    json_object_foreach(value, key, item) {
+        snprintf(field, sizeof(field), "env.%s", key);
+        config_trim_utf8(field);
+        if (!config_env_name_valid(key))
+            return config_fail(err, field,
+                               "\"%s\" is not a valid environment variable name: use [A-Za-z_][A-Za-z0-9_]*",
+                               field);
+        /* The value is not shown: under a secret name it is a secret. */
+        if (!json_is_string(item) && !json_is_null(item))
+            return config_fail(err, field,
+                               "\"%s\" must be a string, or null to take it from the vault", field);
+    }
+    return 0;
+}
+
+static int config_check_tags(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "tags");
+    json_t *item;
+    size_t i;
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "tags", json_array());
+    if (!json_is_array(value)) {
+        config_describe(value, got, sizeof(got));
+        return config_fail(err, "tags", "\"tags\" must be an array of strings, got %s", got);
+    }
+
+    json_array_foreach(value, i, item) {
+        if (!json_is_string(item) || json_string_length(item) == 0) {
+            config_describe(item, got, sizeof(got));
+            return config_fail(err, "tags", "\"tags\" element %zu must be a non-empty string, got %s", i,
+                               got);
+        }
+    }
+    return 0;
+}
+
+static int config_gpu_id_valid(const json_t *item)
+{
+    json_int_t id;
+
+    if (json_is_string(item))
+        return json_string_length(item) > 0;
+    return config_integral(item, &id) && id >= 0;
+}
+
+static int config_check_gpus(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "gpus");
+    json_t *item;
+    json_int_t count;
+    size_t i;
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "gpus", json_integer(0));
+    if (json_is_null(value))
+        return 0;
+    if (json_is_string(value) && strcmp(json_string_value(value), "all") == 0)
+        return 0;
+    if (config_integral(value, &count) && count >= 0)
+        return json_object_set_new(cfg, "gpus", json_integer(count));
+
+    if (json_is_array(value)) {
+        json_array_foreach(value, i, item) {
+            if (config_gpu_id_valid(item))
+                continue;
+            config_describe(item, got, sizeof(got));
+            return config_fail(err, "gpus",
+                               "\"gpus\" element %zu must be a device id (a string or an integer >= 0), got %s",
+                               i, got);
+        }
+        return 0;
+    }
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "gpus",
+                       "\"gpus\" must be \"all\", a count >= 0, an array of device ids, or null, got %s", got);
+}
+
+static int config_check_port(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "port");
+    json_int_t port;
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "port", json_null());
+    if (json_is_null(value))
+        return 0;
+    if (config_integral(value, &port) && port >= 1 && port <= 65535)
+        return json_object_set_new(cfg, "port", json_integer(port));
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "port",
+                       "\"port\" must be an integer from 1 to 65535, or null to pick a free port, got %s", got);
+}
+
+static int config_check_health_path(json_t *cfg, config_error_t *err)
+{
+    json_t *value = json_object_get(cfg, "health_path");
+    const char *text = json_string_value(value);
+    char got[96];
+
+    if (value == NULL)
+        return json_object_set_new(cfg, "health_path", json_string(CONFIG_DEFAULT_HEALTH_PATH));
+    if (text != NULL && text[0] == '/' && strpbrk(text, " \t\r\n") == NULL)
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    return config_fail(err, "health_path",
+                       "\"health_path\" must be a path starting with \"/\" such as \"%s\", got %s",
+                       CONFIG_DEFAULT_HEALTH_PATH, got);
+}
+
+static int config_check_docker_choice(json_t *docker, const char *key, const char *first,
+                                      const char *second, config_error_t *err)
+{
+    json_t *value = json_object_get(docker, key);
+    const char *text = json_string_value(value);
+    char got[96], field[64];
+
+    if (value == NULL)
+        return 0;
+    if (text != NULL && (strcmp(text, first) == 0 || strcmp(text, second) == 0))
+        return 0;
+
+    config_describe(value, got, sizeof(got));
+    snprintf(field, sizeof(field), "docker.%s", key);
+    return config_fail(err, field, "\"%s\" must be \"%s\" or \"%s\", got %s", field, first, second, got);
+}
+
+static int config_check_docker(json_t *cfg, int docker_runtime, config_error_t *err)
+{
+    static const char *const string_keys[] = {"shm_size", "cache", "user", "publish_address", NULL};
+    json_t *value = json_object_get(cfg, "docker");
+    char got[96], field[64];
+
+    if (value == NULL)
+        return docker_runtime ? json_object_set_new(cfg, "docker", json_object()) : 0;
+    if (!json_is_object(value)) {
+        config_describe(value, got, sizeof(got));
+        return config_fail(err, "docker", "\"docker\" must be an object of Docker options, got %s", got);
+    }
+    if (config_check_keys(value, config_docker_keys, "docker.", err) != 0)
+        return -1;
+
+    for (size_t i = 0; string_keys[i] != NULL; i++) {
+        json_t *item = json_object_get(value, string_keys[i]);
+        if (item == NULL || (json_is_string(item) && json_string_length(item) > 0))
+            continue;
+        config_describe(item, got, sizeof(got));
+        snprintf(field, sizeof(field), "docker.%s", string_keys[i]);
+        return config_fail(err, field, "\"%s\" must be a non-empty string, got %s", field, got);
+    }
+
+    if (config_check_docker_choice(value, "network", "host", "bridge", err) != 0)
+        return -1;
+    return config_check_docker_choice(value, "pull", "missing", "always", err);
+}
+
+int config_validate(json_t *cfg, config_error_t *err)
+{
+    if (err != NULL)
+        memset(err, 0, sizeof(*err));
+    if (!json_is_object(cfg))
+        return config_fail(err, "", "the configuration must be a JSON object");
+
+    if (config_check_keys(cfg, config_top_keys, "", err) != 0)
+        return -1;
+
+    if (config_check_version(cfg, err) != 0 || config_check_name(cfg, "name", err) != 0 ||
+        config_check_name(cfg, "project", err) != 0 || config_check_runtime(cfg, err) != 0)
+        goto fail;
+
+    int docker = strcmp(json_string_value(json_object_get(cfg, "runtime")), "docker") == 0;
+
+    if (config_check_image(cfg, docker, err) != 0 || config_check_command(cfg, docker, err) != 0 ||
+        config_check_queue(cfg, err) != 0 || config_check_route(cfg, err) != 0 ||
+        config_check_idle(cfg, err) != 0 || config_check_env(cfg, err) != 0 ||
+        config_check_tags(cfg, err) != 0 || config_check_gpus(cfg, err) != 0 ||
+        config_check_port(cfg, err) != 0 || config_check_health_path(cfg, err) != 0 ||
+        config_check_docker(cfg, docker, err) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    /* A default that could not be stored leaves the message empty. */
+    if (err != NULL && err->message[0] == '\0')
+        config_fail(err, "", "out of memory while filling in configuration defaults");
+    return -1;
+}

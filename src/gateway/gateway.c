@@ -1,0 +1,148 @@
+/* Gateway lifecycle: the records and state threads, then the HTTP server on
+ * a loop thread of its own; and the orderly stop of all three. */
+#include "gateway/gateway.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw_internal.h"
+#include "util/log.h"
+
+/* How long gateway_start waits for the first state, so that the first
+ * requests are not refused for lack of it. */
+#define GW_FIRST_STATE_WAIT_MS 5000
+
+static void *gw_loop_thread(void *arg)
+{
+    gateway_t *gw = arg;
+
+    uv_run(&gw->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+static void gw_on_stop(uv_async_t *async)
+{
+    gateway_t *gw = async->data;
+
+    /* Closing the connections aborts every exchange, whose close callbacks
+     * abort the upstreams and record the requests as cancelled. */
+    http_server_stop(gw->http);
+    gw->http = NULL;
+    uv_close((uv_handle_t *)&gw->stop_async, NULL);
+}
+
+static void gw_on_walk_close(uv_handle_t *handle, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
+}
+
+/* Release what gateway_start built, in the reverse order. */
+static void gw_free(gateway_t *gw, int loop_ready)
+{
+    if (loop_ready) {
+        if (gw->http != NULL)
+            http_server_stop(gw->http);
+        uv_walk(&gw->loop, gw_on_walk_close, NULL);
+        uv_run(&gw->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&gw->loop);
+    }
+    gw_poller_stop(gw->poller);
+    gw_records_stop(gw->records);
+    free(gw);
+}
+
+static int gw_start_server(gateway_t *gw, const gateway_options_t *opts, char *err,
+                           size_t err_size)
+{
+    http_limits_t limits;
+    const char *host = opts->listen_host ? opts->listen_host : "127.0.0.1";
+
+    http_limits_default(&limits);
+    gw->http = http_server_start(&gw->loop, host, opts->listen_port, &limits, gw_proxy_handle, gw,
+                                 err, err_size);
+    if (gw->http == NULL)
+        return -1;
+    gw->port = http_server_port(gw->http);
+
+    gw->stop_async.data = gw;
+    if (uv_async_init(&gw->loop, &gw->stop_async, gw_on_stop) != 0) {
+        snprintf(err, err_size, "cannot create the gateway's stop handle");
+        return -1;
+    }
+    return 0;
+}
+
+gateway_t *gateway_start(const gateway_options_t *opts, char *err, size_t err_size)
+{
+    if (opts->server_url == NULL || opts->server_url[0] == '\0') {
+        snprintf(err, err_size, "missing server URL: pass --server URL or set NIMDECK_SERVER");
+        return NULL;
+    }
+    if (sodium_init() < 0) {
+        snprintf(err, err_size, "cannot initialise libsodium");
+        return NULL;
+    }
+
+    gateway_t *gw = calloc(1, sizeof(*gw));
+    if (gw == NULL) {
+        snprintf(err, err_size, "out of memory starting the gateway");
+        return NULL;
+    }
+
+    gw->records = gw_records_start(opts->server_url, opts->api_token, err, err_size);
+    if (gw->records == NULL)
+        goto fail;
+    gw->poller = gw_poller_start(opts->server_url, opts->api_token, err, err_size);
+    if (gw->poller == NULL)
+        goto fail;
+
+    if (uv_loop_init(&gw->loop) != 0) {
+        snprintf(err, err_size, "cannot create the gateway's event loop");
+        goto fail;
+    }
+    if (gw_start_server(gw, opts, err, err_size) != 0) {
+        gw_free(gw, 1);
+        return NULL;
+    }
+
+    /* Requests that arrive meanwhile wait in the listen backlog. */
+    if (!gw_poller_wait_first(gw->poller, GW_FIRST_STATE_WAIT_MS))
+        log_warn("gateway", "no state from %s after %d ms; responding 503 until it arrives",
+                 opts->server_url, GW_FIRST_STATE_WAIT_MS);
+
+    int rc = pthread_create(&gw->thread, NULL, gw_loop_thread, gw);
+    if (rc != 0) {
+        snprintf(err, err_size, "cannot start the gateway thread: %s", strerror(rc));
+        gw_free(gw, 1);
+        return NULL;
+    }
+    gw->thread_started = 1;
+    return gw;
+
+fail:
+    gw_free(gw, 0);
+    return NULL;
+}
+
+int gateway_port(const gateway_t *gateway)
+{
+    return gateway->port;
+}
+
+void gateway_stop(gateway_t *gateway)
+{
+    if (gateway == NULL)
+        return;
+
+    uv_async_send(&gateway->stop_async);
+    pthread_join(gateway->thread, NULL);
+    gateway->http = NULL;
+
+    /* The loop ran dry, so everything is closed; the records thread then
+     * posts the cancellations recorded during the shutdown. */
+    gw_free(gateway, 1);
+}

@@ -1,0 +1,42 @@
+/* Gateway internals shared by its files: the running gateway and the
+ * request handler. Not part of the public interface. */
+#ifndef NIMDECK_GATEWAY_GW_INTERNAL_H
+#define NIMDECK_GATEWAY_GW_INTERNAL_H
+
+#include <pthread.h>
+#include <uv.h>
+
+#include "gateway/gateway.h"
+#include "gateway/gw_poll.h"
+#include "gateway/gw_records.h"
+#include "http/http.h"
+
+/* How long a connect to an instance may take before the request gets 502. */
+#define GW_CONNECT_TIMEOUT_MS 10000
+/* Bound on a non-streamed completion body kept for its usage object; the
+ * body is still forwarded whole when it is larger, without token counts. */
+#define GW_MAX_USAGE_BODY (4u * 1024 * 1024)
+
+struct gateway {
+    uv_loop_t loop;
+    uv_async_t stop_async;     /* wakes the loop thread to shut the server down */
+    pthread_t thread;
+    int thread_started;
+    http_server_t *http;
+    int port;
+    gw_poller_t *poller;
+    gw_records_t *records;
+};
+
+/* The HTTP handler for every request (loop thread); user is the gateway. */
+void gw_proxy_handle(http_exchange_t *ex, void *user);
+
+/* Send an OpenAI-shaped error {"error": {"message", "type", "code"}}.
+ * extra_headers is NULL or "Name: value\r\n" lines. */
+void gw_reply_error(http_exchange_t *ex, int status, const char *type, const char *code,
+                    const char *message, const char *extra_headers);
+
+/* The JSON text of such an error (caller frees), or NULL when memory runs out. */
+char *gw_error_body(const char *type, const char *code, const char *message);
+
+#endif

@@ -1,0 +1,94 @@
+/* `nimdeck gateway`: options, then run the gateway until SIGINT or SIGTERM. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gateway.h"
+#include "util/log.h"
+#include "util/service.h"
+
+#define GW_DEFAULT_SERVER "http://127.0.0.1:8470"
+#define GW_DEFAULT_LISTEN "127.0.0.1:8471"
+
+static void gw_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: nimdeck gateway [--server URL] [--token TOKEN] [--listen HOST:PORT]\n"
+            "\n"
+            "Serve every running instance under /serve/PATH/ behind gateway-token checks,\n"
+            "streaming responses and recording usage for the server.\n"
+            "\n"
+            "  --server URL        the nimdeck server (default $NIMDECK_SERVER, else\n"
+            "                      %s)\n"
+            "  --token TOKEN       an admin api-scope token for the server's gateway\n"
+            "                      endpoints (default $NIMDECK_TOKEN)\n"
+            "  --listen HOST:PORT  address to serve on (default %s; port 0 picks one)\n"
+            "  --help              show this help\n",
+            GW_DEFAULT_SERVER, GW_DEFAULT_LISTEN);
+}
+
+static const char *gw_env_or(const char *name, const char *fallback)
+{
+    const char *value = getenv(name);
+
+    return value != NULL && value[0] != '\0' ? value : fallback;
+}
+
+int gateway_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"server", required_argument, NULL, 's'},
+        {"token", required_argument, NULL, 't'},
+        {"listen", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *server = gw_env_or("NIMDECK_SERVER", GW_DEFAULT_SERVER);
+    const char *token = gw_env_or("NIMDECK_TOKEN", NULL);
+    const char *listen = GW_DEFAULT_LISTEN;
+    char host[256], err[512];
+    int port, opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case 's': server = optarg; break;
+        case 't': token = optarg; break;
+        case 'l': listen = optarg; break;
+        case 'h': gw_usage(stdout); return 0;
+        default: gw_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "nimdeck gateway: unexpected argument '%s'; see --help\n", argv[optind]);
+        return 2;
+    }
+    if (service_parse_hostport(listen, "127.0.0.1", host, sizeof(host), &port) != 0) {
+        fprintf(stderr, "nimdeck gateway: invalid --listen '%s': expected HOST:PORT with a port "
+                "of 0-65535\n", listen);
+        return 2;
+    }
+    if (token == NULL) {
+        fprintf(stderr, "nimdeck gateway: missing token: pass --token or set NIMDECK_TOKEN to an "
+                "admin api token (the server writes one to DATA/admin-token)\n");
+        return 2;
+    }
+
+    service_block_signals();
+    gateway_options_t opts = {
+        .server_url = server, .api_token = token, .listen_host = host, .listen_port = port,
+    };
+    gateway_t *gw = gateway_start(&opts, err, sizeof(err));
+    if (gw == NULL) {
+        log_error("gateway", "cannot start: %s", err);
+        return 1;
+    }
+    log_info("gateway", "serving on http://%s:%d/serve/ for the server %s", host,
+             gateway_port(gw), server);
+
+    int sig = service_wait_signal();
+    log_info("gateway", "stopping on signal %d", sig);
+    gateway_stop(gw);
+    return 0;
+}

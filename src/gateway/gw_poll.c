@@ -1,0 +1,245 @@
+/* State long-polling on a detached thread; snapshots reach the loop thread
+ * through a mutex-guarded, reference-counted pointer. */
+#include "gateway/gw_poll.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/api_client.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define GW_POLL_WAIT_S 25
+/* The HTTP timeout covers the server's wait plus a margin for a slow response. */
+#define GW_POLL_TIMEOUT_MS ((GW_POLL_WAIT_S + 10) * 1000L)
+#define GW_POLL_BACKOFF_MS 1000
+#define GW_POLL_LOG_EVERY_MS 30000
+
+struct gw_poller {
+    atomic_int refs;           /* the gateway's handle and the thread */
+    pthread_mutex_t lock;
+    pthread_cond_t changed;    /* a snapshot arrived, or stop was set */
+    int stop;
+    gw_state_t *current;
+    char *server_url;
+    char *api_token;
+    size_t failures;           /* failed polls since the last success */
+    int64_t last_error_log_ms;
+};
+
+static void gw_poller_release(gw_poller_t *poller)
+{
+    if (atomic_fetch_sub(&poller->refs, 1) != 1)
+        return;
+
+    gw_state_unref(poller->current);
+    pthread_mutex_destroy(&poller->lock);
+    pthread_cond_destroy(&poller->changed);
+    free(poller->server_url);
+    free(poller->api_token);
+    free(poller);
+}
+
+static void gw_deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+/* Sleep for the back-off unless stop comes first. Returns 1 when stopping. */
+static int gw_poller_backoff(gw_poller_t *poller)
+{
+    struct timespec deadline;
+    int stop;
+
+    gw_deadline_in(&deadline, GW_POLL_BACKOFF_MS);
+    pthread_mutex_lock(&poller->lock);
+    while (!poller->stop &&
+           pthread_cond_timedwait(&poller->changed, &poller->lock, &deadline) == 0)
+        ;
+    stop = poller->stop;
+    pthread_mutex_unlock(&poller->lock);
+    return stop;
+}
+
+static int gw_poller_stopping(gw_poller_t *poller)
+{
+    pthread_mutex_lock(&poller->lock);
+    int stop = poller->stop;
+    pthread_mutex_unlock(&poller->lock);
+    return stop;
+}
+
+static void gw_poller_failed(gw_poller_t *poller, const char *why)
+{
+    int64_t now = clock_mono_ms();
+
+    /* A poll cut short by the shutdown is no failure worth a warning. */
+    if (gw_poller_stopping(poller))
+        return;
+    poller->failures++;
+    if (poller->failures == 1 || now - poller->last_error_log_ms >= GW_POLL_LOG_EVERY_MS) {
+        log_warn("gateway", "polling %s/api/v1/gateway/state failed (%zu in a row): %s; "
+                 "retrying every %d ms", poller->server_url, poller->failures, why,
+                 GW_POLL_BACKOFF_MS);
+        poller->last_error_log_ms = now;
+    }
+}
+
+static void gw_poller_publish(gw_poller_t *poller, gw_state_t *state)
+{
+    pthread_mutex_lock(&poller->lock);
+    gw_state_t *old = poller->current;
+    poller->current = state;
+    pthread_cond_broadcast(&poller->changed);
+    pthread_mutex_unlock(&poller->lock);
+
+    /* Requests still using the old snapshot hold their own references. */
+    gw_state_unref(old);
+}
+
+/* One long poll. Returns the new generation, or -1 when the caller should
+ * back off (failure, or a 200 that repeats the generation it has). */
+static int64_t gw_poller_once(gw_poller_t *poller, int64_t generation)
+{
+    char path[128], err[256];
+    api_result_t res;
+    int64_t next = -1;
+
+    snprintf(path, sizeof(path), "/api/v1/gateway/state?since=%" PRId64 "&wait=%d", generation,
+             GW_POLL_WAIT_S);
+    if (api_call(poller->server_url, poller->api_token, "GET", path, NULL, GW_POLL_TIMEOUT_MS,
+                 &res) != 0) {
+        gw_poller_failed(poller, res.error);
+        return -1;
+    }
+
+    if (res.status == 304) {
+        next = generation;
+    } else if (res.status != 200) {
+        gw_poller_failed(poller, res.error);
+    } else {
+        gw_state_t *state = gw_state_from_json(res.body, err, sizeof(err));
+        if (state == NULL) {
+            gw_poller_failed(poller, err);
+        } else if (gw_state_generation(state) == generation) {
+            /* The server must hold the poll open until something changes. */
+            gw_state_unref(state);
+            gw_poller_failed(poller, "the server answered 200 with an unchanged generation");
+        } else {
+            next = gw_state_generation(state);
+            log_debug("gateway", "state generation %" PRId64, next);
+            gw_poller_publish(poller, state);
+        }
+    }
+
+    if (next >= 0 && poller->failures > 0) {
+        log_info("gateway", "polling the state works again after %zu failures",
+                 poller->failures);
+        poller->failures = 0;
+    }
+    api_result_free(&res);
+    return next;
+}
+
+static void *gw_poller_thread(void *arg)
+{
+    gw_poller_t *poller = arg;
+    int64_t generation = -1;
+
+    while (!gw_poller_stopping(poller)) {
+        int64_t next = gw_poller_once(poller, generation);
+        if (next >= 0)
+            generation = next;
+        else if (gw_poller_backoff(poller))
+            break;
+    }
+
+    gw_poller_release(poller);
+    return NULL;
+}
+
+gw_poller_t *gw_poller_start(const char *server_url, const char *api_token, char *err,
+                             size_t err_size)
+{
+    pthread_condattr_t attr;
+    pthread_attr_t thread_attr;
+    pthread_t thread;
+    gw_poller_t *poller = calloc(1, sizeof(*poller));
+
+    if (poller == NULL) {
+        snprintf(err, err_size, "out of memory starting the state poller");
+        return NULL;
+    }
+    atomic_init(&poller->refs, 2);
+    pthread_mutex_init(&poller->lock, NULL);
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&poller->changed, &attr);
+    pthread_condattr_destroy(&attr);
+    poller->server_url = strdup(server_url);
+    poller->api_token = api_token ? strdup(api_token) : NULL;
+    if (poller->server_url == NULL || (api_token != NULL && poller->api_token == NULL)) {
+        snprintf(err, err_size, "out of memory starting the state poller");
+        atomic_store(&poller->refs, 1);
+        gw_poller_release(poller);
+        return NULL;
+    }
+
+    pthread_attr_init(&thread_attr);
+    pthread_attr_setdetachstate(&thread_attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&thread, &thread_attr, gw_poller_thread, poller);
+    pthread_attr_destroy(&thread_attr);
+    if (rc != 0) {
+        snprintf(err, err_size, "cannot start the state poller thread: %s", strerror(rc));
+        atomic_store(&poller->refs, 1);
+        gw_poller_release(poller);
+        return NULL;
+    }
+    return poller;
+}
+
+int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms)
+{
+    struct timespec deadline;
+    int have;
+
+    gw_deadline_in(&deadline, timeout_ms);
+    pthread_mutex_lock(&poller->lock);
+    while (poller->current == NULL &&
+           pthread_cond_timedwait(&poller->changed, &poller->lock, &deadline) == 0)
+        ;
+    have = poller->current != NULL;
+    pthread_mutex_unlock(&poller->lock);
+    return have;
+}
+
+gw_state_t *gw_poller_current(gw_poller_t *poller)
+{
+    pthread_mutex_lock(&poller->lock);
+    gw_state_t *state = poller->current ? gw_state_ref(poller->current) : NULL;
+    pthread_mutex_unlock(&poller->lock);
+    return state;
+}
+
+void gw_poller_stop(gw_poller_t *poller)
+{
+    if (poller == NULL)
+        return;
+
+    pthread_mutex_lock(&poller->lock);
+    poller->stop = 1;
+    pthread_cond_broadcast(&poller->changed);
+    pthread_mutex_unlock(&poller->lock);
+    gw_poller_release(poller);
+}

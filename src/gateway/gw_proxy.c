@@ -1,0 +1,441 @@
+/* The request handler: admission, forwarding to the instance, streaming the
+ * response back with backpressure, usage accounting and the request record.
+ *
+ * A gw_proxy_t lives while either side is open: the client's exchange (until
+ * its close callback) or the upstream (until its end callback or an abort).
+ * Callbacks of one side can run inside calls to the other (ending a stream
+ * may close the exchange at once), so `depth` counts the callbacks on the
+ * stack and only the outermost one frees. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway/gw_admit.h"
+#include "gateway/gw_internal.h"
+#include "gateway/gw_request.h"
+#include "gateway/gw_sse.h"
+#include "gateway/gw_upstream.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+/* Status recorded for a request the client abandoned before any response
+ * head arrived (the nginx convention). */
+#define GW_STATUS_CLIENT_CLOSED 499
+
+typedef enum {
+    GW_USAGE_NONE,   /* not a completion, or a response without usage */
+    GW_USAGE_SSE,    /* streamed completion: events parsed by gw_sse */
+    GW_USAGE_JSON,   /* whole completion body kept (bounded) for its usage */
+} gw_usage_mode_t;
+
+typedef struct {
+    gateway_t *gw;
+    http_exchange_t *ex;       /* NULL once the exchange closed */
+    gw_upstream_t *up;         /* NULL once the upstream ended or was aborted */
+    int depth;
+    int finished;              /* record written, in-flight count lowered */
+    int cutting;               /* the gateway itself is closing the client connection */
+    int paused;
+
+    gw_record_t record;
+    int64_t start_us;
+    int64_t first_byte_us;     /* -1 until the first body byte reaches the client */
+    char upstream[80];
+    char method[16];
+    char path[128];            /* forwarded path without the query, for logs */
+
+    int completion;
+    int strip_usage;
+    gw_usage_mode_t usage_mode;
+    gw_sse_t sse;
+    buf_t body;                /* GW_USAGE_JSON: the response body so far */
+    int body_overflow;
+    buf_t out;                 /* GW_USAGE_SSE: bytes of one read for the client */
+} gw_proxy_t;
+
+static void gw_proxy_enter(gw_proxy_t *p)
+{
+    p->depth++;
+}
+
+static void gw_proxy_leave(gw_proxy_t *p)
+{
+    if (--p->depth > 0 || p->ex != NULL || p->up != NULL || !p->finished)
+        return;
+    gw_sse_free(&p->sse);
+    buf_free(&p->body);
+    buf_free(&p->out);
+    free(p);
+}
+
+static int64_t gw_elapsed_ms(int64_t since_us)
+{
+    return (clock_mono_us() - since_us) / 1000;
+}
+
+/* Write the request's record and lower its in-flight count, once, on
+ * whichever path ends it. */
+static void gw_proxy_finish(gw_proxy_t *p, int status, int cancelled)
+{
+    if (p->finished)
+        return;
+    p->finished = 1;
+
+    gw_record_t *r = &p->record;
+    r->status = status;
+    r->cancelled = cancelled;
+    r->latency_ms = gw_elapsed_ms(p->start_us);
+    r->ttfb_ms = p->first_byte_us >= 0 ? (p->first_byte_us - p->start_us) / 1000 : -1;
+    gw_records_end(p->gw->records, r, clock_wall_ms());
+
+    char tokens[64] = "";
+    if (r->prompt_tokens >= 0)
+        snprintf(tokens, sizeof(tokens), ", %" PRId64 " prompt and %" PRId64 " completion tokens",
+                 r->prompt_tokens, r->completion_tokens);
+    log_debug("gateway", "instance %s: %s %s -> %d in %" PRId64 " ms%s%s", r->instance_id,
+              p->method, p->path, status, r->latency_ms,
+              cancelled ? ", cancelled by the client" : "", tokens);
+}
+
+/* Close the client's connection without finishing the response, so the
+ * client sees the body was cut rather than a complete, shorter one. */
+static void gw_exchange_cut(gw_proxy_t *p)
+{
+    if (p->ex == NULL)
+        return;
+    p->cutting = 1;
+    http_exchange_abort(p->ex);
+}
+
+/* Client side ------------------------------------------------------------ */
+
+static void gw_proxy_on_close(http_exchange_t *ex, int aborted, void *user)
+{
+    gw_proxy_t *p = user;
+
+    (void)ex;
+    gw_proxy_enter(p);
+    p->ex = NULL;
+
+    /* The client left first: stop the instance's work at once. */
+    if (p->up != NULL) {
+        gw_upstream_abort(p->up);
+        p->up = NULL;
+    }
+    if (aborted && !p->cutting)
+        gw_proxy_finish(p, p->record.status ? p->record.status : GW_STATUS_CLIENT_CLOSED, 1);
+    else
+        gw_proxy_finish(p, p->record.status ? p->record.status : 502, 0);
+    gw_proxy_leave(p);
+}
+
+static void gw_proxy_on_drain(http_exchange_t *ex, void *user)
+{
+    gw_proxy_t *p = user;
+
+    (void)ex;
+    if (p->paused && p->up != NULL) {
+        p->paused = 0;
+        gw_upstream_resume(p->up);
+    }
+}
+
+/* Hand body bytes to the client, pausing the instance when the client's
+ * queue is over its high-water mark. */
+static void gw_proxy_send(gw_proxy_t *p, const char *data, size_t len)
+{
+    if (len == 0 || p->ex == NULL)
+        return;
+    if (p->first_byte_us < 0)
+        p->first_byte_us = clock_mono_us();
+
+    int rc = http_stream_write(p->ex, data, len);
+    if (rc == 1 && !p->paused && p->up != NULL) {
+        p->paused = 1;
+        gw_upstream_pause(p->up);
+    } else if (rc < 0 && p->up != NULL) {
+        /* The client is gone; its close callback follows. */
+        gw_upstream_abort(p->up);
+        p->up = NULL;
+        gw_proxy_finish(p, p->record.status, 1);
+    }
+}
+
+/* Upstream side ---------------------------------------------------------- */
+
+static void gw_proxy_on_head(void *user, const http_response_t *resp)
+{
+    gw_proxy_t *p = user;
+    gw_response_head_t head;
+
+    gw_proxy_enter(p);
+    p->record.status = resp->status;
+
+    if (gw_response_head(resp, 0, &head) != 0) {
+        buf_free(&head.extra);
+        head.extra = (buf_t)BUF_INIT;
+    }
+
+    /* The upstream's Content-Length stays valid unless events may be
+     * removed from the body; without it the client gets chunked coding. */
+    int rewrites_body = head.event_stream && p->completion && p->strip_usage;
+    if (resp->content_length >= 0 && !rewrites_body)
+        buf_printf(&head.extra, "Content-Length: %" PRId64 "\r\n", resp->content_length);
+
+    if (p->completion && head.event_stream) {
+        p->usage_mode = GW_USAGE_SSE;
+        gw_sse_init(&p->sse, p->strip_usage, 0);
+    } else if (p->completion && resp->status >= 200 && resp->status < 300) {
+        p->usage_mode = GW_USAGE_JSON;
+    }
+
+    if (p->ex != NULL &&
+        http_stream_start(p->ex, resp->status, head.content_type[0] ? head.content_type : NULL,
+                          head.extra.data) != 0 &&
+        p->up != NULL) {
+        gw_upstream_abort(p->up);
+        p->up = NULL;
+        gw_proxy_finish(p, resp->status, 1);
+    }
+    buf_free(&head.extra);
+    gw_proxy_leave(p);
+}
+
+static void gw_proxy_keep_body(gw_proxy_t *p, const char *data, size_t len)
+{
+    if (p->body_overflow)
+        return;
+    if (p->body.len + len > GW_MAX_USAGE_BODY || buf_append(&p->body, data, len) != 0) {
+        p->body_overflow = 1;
+        buf_free(&p->body);
+    }
+}
+
+static void gw_proxy_on_body(void *user, const char *data, size_t len)
+{
+    gw_proxy_t *p = user;
+
+    gw_proxy_enter(p);
+    if (p->usage_mode == GW_USAGE_SSE) {
+        buf_reset(&p->out);
+        if (gw_sse_feed(&p->sse, data, len, &p->out) != 0) {
+            /* Out of memory: the client still gets every byte unparsed. */
+            p->usage_mode = GW_USAGE_NONE;
+            gw_proxy_send(p, p->sse.event.data, p->sse.event.len);
+            gw_proxy_send(p, data, len);
+        } else {
+            gw_proxy_send(p, p->out.data, p->out.len);
+        }
+    } else {
+        if (p->usage_mode == GW_USAGE_JSON)
+            gw_proxy_keep_body(p, data, len);
+        gw_proxy_send(p, data, len);
+    }
+    gw_proxy_leave(p);
+}
+
+static void gw_proxy_take_usage(gw_proxy_t *p)
+{
+    int64_t prompt = 0, completion = 0;
+    int found = 0;
+
+    if (p->usage_mode == GW_USAGE_SSE) {
+        buf_reset(&p->out);
+        if (gw_sse_finish(&p->sse, &p->out) == 0)
+            gw_proxy_send(p, p->out.data, p->out.len);
+        found = p->sse.have_usage;
+        prompt = p->sse.prompt_tokens;
+        completion = p->sse.completion_tokens;
+    } else if (p->usage_mode == GW_USAGE_JSON && !p->body_overflow && p->body.len > 0) {
+        found = gw_usage_from_json(p->body.data, p->body.len, &prompt, &completion);
+    }
+
+    if (found) {
+        p->record.prompt_tokens = prompt;
+        p->record.completion_tokens = completion;
+    }
+}
+
+static void gw_proxy_on_end(void *user, gw_upstream_result_t result, const char *detail)
+{
+    gw_proxy_t *p = user;
+    char message[256];
+
+    gw_proxy_enter(p);
+    p->up = NULL;
+
+    if (result == GW_UPSTREAM_DONE) {
+        gw_proxy_take_usage(p);
+        gw_proxy_finish(p, p->record.status, 0);
+        if (p->ex != NULL)
+            http_stream_end(p->ex);
+        gw_proxy_leave(p);
+        return;
+    }
+
+    log_warn("gateway", "instance %s: request to upstream %s failed: %s", p->record.instance_id,
+             p->upstream, detail);
+    int started = p->record.status != 0;
+    gw_proxy_finish(p, 502, 0);
+    if (started) {
+        gw_exchange_cut(p);
+    } else if (p->ex != NULL) {
+        snprintf(message, sizeof(message), "instance %s did not answer: %s",
+                 p->record.instance_id, detail);
+        gw_reply_error(p->ex, 502, "service_unavailable",
+                       result == GW_UPSTREAM_CONNECT_FAILED ? "upstream_unreachable"
+                                                            : "upstream_error",
+                       message, NULL);
+    }
+    gw_proxy_leave(p);
+}
+
+/* Requests --------------------------------------------------------------- */
+
+static const gw_upstream_callbacks_t gw_proxy_upstream_callbacks = {
+    .on_head = gw_proxy_on_head,
+    .on_body = gw_proxy_on_body,
+    .on_end = gw_proxy_on_end,
+};
+
+static gw_proxy_t *gw_proxy_new(gateway_t *gw, http_exchange_t *ex, const gw_admission_t *adm,
+                                const gw_target_t *target)
+{
+    const http_request_t *req = http_exchange_request(ex);
+    gw_proxy_t *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->gw = gw;
+    p->ex = ex;
+    p->start_us = clock_mono_us();
+    p->first_byte_us = -1;
+    p->record.time = clock_wall_ms();
+    p->record.prompt_tokens = -1;
+    p->record.completion_tokens = -1;
+    p->record.ttfb_ms = -1;
+    snprintf(p->record.instance_id, sizeof(p->record.instance_id), "%s", adm->instance->id);
+    snprintf(p->record.token_id, sizeof(p->record.token_id), "%s", adm->token->id);
+    snprintf(p->upstream, sizeof(p->upstream), "%s", adm->instance->upstream);
+    snprintf(p->method, sizeof(p->method), "%.*s", (int)req->method_len, req->method);
+    snprintf(p->path, sizeof(p->path), "%.*s", (int)target->forward_path_len,
+             target->forward_path);
+    p->completion = gw_is_completion(req->method, req->method_len, target->forward_path,
+                                     target->forward_path_len);
+    return p;
+}
+
+/* Build the upstream request and connect. Returns 0, or -1 with err set
+ * when the request could not even be started. */
+static int gw_proxy_forward(gw_proxy_t *p, const gw_target_t *target, char *err,
+                            size_t err_size)
+{
+    const http_request_t *req = http_exchange_request(p->ex);
+    gw_completion_t completion = {0};
+    buf_t request = BUF_INIT;
+    const char *body = req->body;
+    size_t body_len = req->body_len;
+
+    if (p->completion && gw_completion_prepare(req->body, req->body_len, &completion) == 0 &&
+        completion.body != NULL) {
+        body = completion.body;
+        body_len = completion.body_len;
+        p->strip_usage = completion.strip_usage;
+    }
+
+    int rc = gw_build_upstream_request(req, target->forward, target->forward_len, p->upstream,
+                                       body, body_len, p->completion, &request);
+    free(completion.body);
+    if (rc != 0) {
+        snprintf(err, err_size, "out of memory building the request for instance %s",
+                 p->record.instance_id);
+        buf_free(&request);
+        return -1;
+    }
+
+    int head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
+    p->up = gw_upstream_start(&p->gw->loop, p->upstream, &request, head_only,
+                              GW_CONNECT_TIMEOUT_MS, &gw_proxy_upstream_callbacks, p, err,
+                              err_size);
+    buf_free(&request);
+    return p->up != NULL ? 0 : -1;
+}
+
+static void gw_proxy_start(gateway_t *gw, http_exchange_t *ex, const gw_admission_t *adm,
+                           const gw_target_t *target)
+{
+    char err[256];
+    gw_proxy_t *p = gw_proxy_new(gw, ex, adm, target);
+
+    if (p == NULL) {
+        gw_reply_error(ex, 503, "service_unavailable", "out_of_memory",
+                       "the gateway is out of memory; retry later", "Retry-After: 5\r\n");
+        return;
+    }
+
+    gw_proxy_enter(p);
+    http_exchange_on_close(ex, gw_proxy_on_close, p);
+    http_exchange_on_drain(ex, gw_proxy_on_drain, p);
+    gw_records_begin(gw->records, p->record.instance_id, p->record.time);
+
+    if (gw_proxy_forward(p, target, err, sizeof(err)) != 0) {
+        log_warn("gateway", "instance %s: request to upstream %s failed: %s",
+                 p->record.instance_id, p->upstream, err);
+        gw_proxy_finish(p, 502, 0);
+        gw_reply_error(ex, 502, "service_unavailable", "upstream_unreachable", err, NULL);
+    }
+    gw_proxy_leave(p);
+}
+
+static void gw_reply_gateway_only(http_exchange_t *ex, const gw_target_t *target,
+                                  gw_target_kind_t kind)
+{
+    const http_request_t *req = http_exchange_request(ex);
+    static const char ok[] = "{\"ok\":true}";
+
+    (void)target;
+    if (kind == GW_TARGET_OTHER && req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0) {
+        http_respond(ex, 200, "application/json", NULL, ok, sizeof(ok) - 1);
+        return;
+    }
+    gw_reply_error(ex, 404, "not_found_error", "not_found",
+                   kind == GW_TARGET_BAD
+                       ? "invalid instance path: use /serve/PATH/v1/... where PATH is a route "
+                         "name or instance id of [A-Za-z0-9._-]"
+                       : "not found: the gateway serves only /serve/PATH/... and /healthz",
+                   NULL);
+}
+
+void gw_proxy_handle(http_exchange_t *ex, void *user)
+{
+    gateway_t *gw = user;
+    const http_request_t *req = http_exchange_request(ex);
+    gw_admission_t adm;
+    gw_target_t target;
+
+    gw_target_kind_t kind = gw_split_target(req->target, req->target_len, &target);
+    if (kind != GW_TARGET_SERVE) {
+        gw_reply_gateway_only(ex, &target, kind);
+        return;
+    }
+
+    gw_state_t *state = gw_poller_current(gw->poller);
+    if (state == NULL) {
+        gw_reply_error(ex, 503, "service_unavailable", "no_state",
+                       "the gateway has not yet received its state from the server; retry "
+                       "in a few seconds", "Retry-After: 5\r\n");
+        return;
+    }
+
+    gw_admit(state, req->headers, req->num_headers, target.name, clock_wall_ms(), &adm);
+    if (adm.status != 0) {
+        log_debug("gateway", "/serve/%s: %d %s (from %s)", target.name, adm.status, adm.code,
+                  http_exchange_peer(ex));
+        gw_reply_error(ex, adm.status, adm.type, adm.code, adm.message,
+                       adm.status == 503 ? "Retry-After: 5\r\n" : NULL);
+    } else {
+        gw_proxy_start(gw, ex, &adm, &target);
+    }
+    gw_state_unref(state);
+}

@@ -1,0 +1,338 @@
+/* API: agent registration, the work long poll with its leases, agent
+ * listing and machine samples. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "server/server_internal.h"
+#include "store/token.h"
+#include "util/clock.h"
+#include "util/log.h"
+
+#define API_WORK_WAIT_DEFAULT_S 25
+#define API_WORK_WAIT_MAX_S 30
+
+static int api_env_name_valid(const char *name)
+{
+    if (!((name[0] >= 'A' && name[0] <= 'Z') || (name[0] >= 'a' && name[0] <= 'z') ||
+          name[0] == '_'))
+        return 0;
+    return strspn(name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_0123456789") ==
+           strlen(name);
+}
+
+/* Build the lease of inst: its configuration with secrets, the merged
+ * environment and every secret value for masking. The environment is the
+ * vault first, then the config env. A null config value takes the vault
+ * value of that name, or leaves the variable unset when there is none.
+ * Returns NULL when the vault cannot be read. */
+static json_t *api_build_lease(server_t *srv, const store_instance_t *inst)
+{
+    char err[256];
+    json_t *vault = vault_read_all(srv->store, &srv->vault_key, inst->owner, err, sizeof(err));
+    const char *name;
+    json_t *value;
+
+    if (vault == NULL) {
+        log_error(SERVER_LOG, "instance %s: cannot read the vault of %s: %s", inst->id,
+                  inst->owner, err);
+        return NULL;
+    }
+
+    json_t *env = json_object(), *secrets = json_array();
+    json_object_foreach(vault, name, value) {
+        if (api_env_name_valid(name))
+            json_object_set(env, name, value);
+        json_array_append(secrets, value);
+    }
+    json_object_foreach(json_object_get(inst->config, "env"), name, value) {
+        if (json_is_null(value)) {
+            json_t *stored = json_object_get(vault, name);
+            if (stored != NULL)
+                json_object_set(env, name, stored);
+            else
+                json_object_del(env, name);
+            continue;
+        }
+        json_object_set(env, name, value);
+        if (config_is_secret_name(name))
+            json_array_append(secrets, value);
+    }
+    json_decref(vault);
+
+    return json_pack("{s:s, s:O, s:o, s:o}", "id", inst->id, "config", inst->config, "env", env,
+                     "secrets", secrets);
+}
+
+/* The stop list of an agent: its instances with a requested stop that
+ * have not ended. *fresh is set when one of them was not handed out yet. */
+static json_t *api_stop_list(server_t *srv, const char *agent, int *fresh)
+{
+    store_instance_t *list = NULL;
+    size_t count = 0;
+    json_t *stop = json_array();
+
+    *fresh = 0;
+    if (srv->store->ops->instance_list(srv->store, STORE_INSTANCES_LIVE, agent, &list, &count) !=
+        STORE_OK) {
+        log_error(SERVER_LOG, "cannot list instances of agent %s: %s", agent,
+                  store_error(srv->store));
+        return stop;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!list[i].stop_requested)
+            continue;
+        json_array_append_new(stop, json_string(list[i].id));
+        if (!server_stop_was_sent(srv, list[i].id))
+            *fresh = 1;
+    }
+    store_instances_free(list, count);
+    return stop;
+}
+
+static void api_mark_stops_sent(server_t *srv, json_t *stop)
+{
+    json_t *id;
+    size_t i;
+
+    json_array_foreach(stop, i, id) {
+        server_stop_mark_sent(srv, json_string_value(id));
+    }
+}
+
+/* Lease the next queued instance for the waiter's agent; NULL when none. */
+static json_t *api_next_lease(server_t *srv, server_waiter_t *w)
+{
+    store_instance_t inst;
+    int rc = srv->store->ops->instance_lease(srv->store, w->queues, w->agent_name, &inst);
+
+    if (rc == STORE_NOT_FOUND)
+        return NULL;
+    if (rc != STORE_OK) {
+        log_error(SERVER_LOG, "cannot lease work for agent %s: %s", w->agent_name,
+                  store_error(srv->store));
+        return NULL;
+    }
+    json_t *lease = api_build_lease(srv, &inst);
+    if (lease == NULL) {
+        /* The vault cannot be opened, so the instance cannot start. */
+        server_transition(srv, &inst, "failed", "the owner's vault cannot be decrypted");
+    } else {
+        log_info(SERVER_LOG, "instance %s leased to agent %s", inst.id, w->agent_name);
+    }
+    store_instance_clear(&inst);
+    return lease;
+}
+
+static void api_work_evaluate(server_waiter_t *w, int timed_out)
+{
+    server_t *srv = w->srv;
+    int fresh = 0;
+    json_t *stop = api_stop_list(srv, w->agent_name, &fresh);
+    json_t *lease = api_next_lease(srv, w);
+
+    if (lease == NULL && !fresh && !timed_out) {
+        json_decref(stop);
+        return;
+    }
+    api_mark_stops_sent(srv, stop);
+    server_waiter_reply(w, 200, json_pack("{s:o, s:o}", "lease", lease ? lease : json_null(),
+                                          "stop", stop));
+}
+
+int api_agents_work(api_ctx_t *ctx, api_error_t *err)
+{
+    char name[65], wait_text[32] = "";
+    json_t *queues = NULL;
+    int64_t wait_s = API_WORK_WAIT_DEFAULT_S;
+
+    if (api_query(ctx, "wait", wait_text, sizeof(wait_text))) {
+        char *end;
+        double value = strtod(wait_text, &end);
+        if (wait_text[0] == '\0' || *end != '\0' || !(value >= 0))
+            return api_fail(err, 400, "bad_request", NULL,
+                            "invalid wait '%s': expected seconds from 0 to %d", wait_text,
+                            API_WORK_WAIT_MAX_S);
+        wait_s = value > API_WORK_WAIT_MAX_S ? API_WORK_WAIT_MAX_S : (int64_t)value;
+    }
+
+    int rc = ctx->srv->store->ops->agent_get(ctx->srv->store, ctx->params[0], name, sizeof(name),
+                                             &queues);
+    if (rc == STORE_NOT_FOUND)
+        return api_fail(err, 404, "not_found", NULL,
+                        "agent %s not found; register it first (POST /api/v1/agents)",
+                        ctx->params[0]);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "reading an agent");
+    ctx->srv->store->ops->agent_touch(ctx->srv->store, ctx->params[0], clock_wall_ms());
+
+    server_waiter_t *w = server_waiter_park(ctx->srv, ctx->ex, SERVER_WAIT_WORK,
+                                            (uint64_t)wait_s * 1000, api_work_evaluate);
+    if (w == NULL) {
+        json_decref(queues);
+        return api_fail(err, 500, "internal", NULL, "out of memory parking a work poll");
+    }
+    snprintf(w->agent_id, sizeof(w->agent_id), "%.32s", ctx->params[0]);
+    snprintf(w->agent_name, sizeof(w->agent_name), "%s", name);
+    w->queues = queues;
+
+    /* Pending work is sent at once, and wait 0 replies at once even without work. */
+    api_work_evaluate(w, wait_s == 0);
+    return 0;
+}
+
+static int api_in_running(json_t *running, const char *id)
+{
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(running, i, item) {
+        if (json_is_string(item) && strcmp(json_string_value(item), id) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* After a restart: instances the agent no longer runs failed, and leases
+ * it never started go back to the queue. */
+static void api_agent_restarted(server_t *srv, const char *agent, json_t *running)
+{
+    store_instance_t *list = NULL;
+    size_t count = 0;
+
+    if (srv->store->ops->instance_list(srv->store, STORE_INSTANCES_LIVE, agent, &list, &count) !=
+        STORE_OK) {
+        log_error(SERVER_LOG, "cannot list instances of agent %s: %s", agent,
+                  store_error(srv->store));
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        store_instance_t *inst = &list[i];
+        server_stop_forget(srv, inst->id);
+        if (api_in_running(running, inst->id))
+            continue;
+        if (strcmp(inst->status, "queued") == 0) {
+            inst->agent[0] = '\0';
+            if (srv->store->ops->instance_save(srv->store, inst) != STORE_OK)
+                log_error(SERVER_LOG, "cannot requeue instance %s: %s", inst->id,
+                          store_error(srv->store));
+            continue;
+        }
+        server_transition(srv, inst, "failed", "agent restarted");
+    }
+    store_instances_free(list, count);
+}
+
+/* Check the registration body; queues becomes a new array of names. */
+static int api_agent_fields(api_ctx_t *ctx, api_error_t *err, json_t **queues)
+{
+    const char *name = api_body_string(ctx, "name");
+    json_t *requested = json_object_get(ctx->body, "queues");
+    json_t *running = json_object_get(ctx->body, "running");
+    json_t *item;
+    size_t i;
+
+    if (name == NULL || !api_valid_user_name(name))
+        return api_fail(err, 400, "bad_request", NULL,
+                        "invalid agent name: expected 1-64 of A-Z a-z 0-9 . _ -");
+    if (running != NULL && !json_is_array(running))
+        return api_fail(err, 400, "bad_request", NULL,
+                        "\"running\" must be an array of instance ids");
+    if (requested != NULL && (!json_is_array(requested) || json_array_size(requested) == 0))
+        return api_fail(err, 400, "bad_request", NULL,
+                        "\"queues\" must be a non-empty array of queue names");
+
+    *queues = requested ? json_deep_copy(requested) : json_pack("[s]", "default");
+    json_array_foreach(*queues, i, item) {
+        int rc = json_is_string(item)
+                     ? ctx->srv->store->ops->queue_exists(ctx->srv->store, json_string_value(item))
+                     : 0;
+        if (rc != 1) {
+            json_decref(*queues);
+            if (rc < 0)
+                return api_fail_store(ctx, err, "checking a queue");
+            return api_fail(err, 400, "bad_request", NULL,
+                            "queue %s does not exist; create it first (POST /api/v1/queues)",
+                            json_is_string(item) ? json_string_value(item) : "(not a string)");
+        }
+    }
+    return 0;
+}
+
+int api_agents_register(api_ctx_t *ctx, api_error_t *err)
+{
+    json_t *queues = NULL;
+    char new_id[SERVER_INSTANCE_ID_LEN + 1], id[33];
+
+    if (api_require_object(ctx, err) != 0 || api_agent_fields(ctx, err, &queues) != 0)
+        return -1;
+    const char *name = api_body_string(ctx, "name");
+    const char *hostname = api_body_string(ctx, "hostname");
+    const char *address = api_body_string(ctx, "address");
+
+    server_random_id(new_id, SERVER_INSTANCE_ID_LEN, TOKEN_ALPHABET_HEX);
+    int rc = ctx->srv->store->ops->agent_upsert(ctx->srv->store, new_id, name, hostname, address,
+                                                queues, clock_wall_ms(), id, sizeof(id));
+    json_decref(queues);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "registering an agent");
+
+    log_info(SERVER_LOG, "agent %s registered (id %s)", name, id);
+    api_agent_restarted(ctx->srv, name, json_object_get(ctx->body, "running"));
+    server_waiters_wake(ctx->srv, SERVER_WAIT_WORK);
+    api_reply(ctx, 200, json_pack("{s:s, s:s}", "id", id, "name", name));
+    return 0;
+}
+
+int api_agents_list(api_ctx_t *ctx, api_error_t *err)
+{
+    json_t *rows = NULL;
+
+    if (ctx->srv->store->ops->agent_list(ctx->srv->store, &rows) != STORE_OK)
+        return api_fail_store(ctx, err, "listing agents");
+    api_reply(ctx, 200, json_pack("{s:o}", "agents", rows));
+    return 0;
+}
+
+int api_agents_metrics(api_ctx_t *ctx, api_error_t *err)
+{
+    static const char *const fields[] = {
+        "cpu_percent",        "mem_used_bytes",        "mem_total_bytes",
+        "net_rx_bytes_per_s", "net_tx_bytes_per_s",    "disk_read_bytes_per_s",
+        "disk_write_bytes_per_s",
+    };
+    double values[7];
+    char name[65];
+
+    if (api_require_object(ctx, err) != 0)
+        return -1;
+    for (size_t i = 0; i < 7; i++) {
+        json_t *value = json_object_get(ctx->body, fields[i]);
+        if (value != NULL && !json_is_number(value) && !json_is_null(value))
+            return api_fail(err, 400, "bad_request", NULL, "\"%s\" must be a number",
+                            fields[i]);
+        values[i] = json_number_value(value);
+    }
+    json_t *time = json_object_get(ctx->body, "time");
+    if (time != NULL && !json_is_integer(time))
+        return api_fail(err, 400, "bad_request", NULL, "\"time\" must be an integer (ms)");
+
+    int rc = ctx->srv->store->ops->agent_get(ctx->srv->store, ctx->params[0], name, sizeof(name),
+                                             NULL);
+    if (rc == STORE_NOT_FOUND)
+        return api_fail(err, 404, "not_found", NULL, "agent %s not found", ctx->params[0]);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "reading an agent");
+
+    store_sample_t sample = {
+        .agent = name, .time = time ? json_integer_value(time) : clock_wall_ms(),
+        .cpu_percent = values[0], .mem_used_bytes = values[1], .mem_total_bytes = values[2],
+        .net_rx_bytes_per_s = values[3], .net_tx_bytes_per_s = values[4],
+        .disk_read_bytes_per_s = values[5], .disk_write_bytes_per_s = values[6],
+    };
+    if (ctx->srv->store->ops->sample_insert(ctx->srv->store, &sample) != STORE_OK)
+        return api_fail_store(ctx, err, "saving a machine sample");
+    api_reply_empty(ctx, 204);
+    return 0;
+}

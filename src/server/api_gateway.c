@@ -1,0 +1,141 @@
+/* API: the gateway's state long poll and its request records. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+#include "util/log.h"
+
+#define API_STATE_WAIT_MAX_S 30
+/* Records one report may carry. */
+#define API_RECORDS_MAX 10000
+
+static void api_state_evaluate(server_waiter_t *w, int timed_out)
+{
+    if (timed_out || w->since == w->srv->generation)
+        return;   /* the timeout path sends 304 */
+    server_waiter_reply(w, 200, server_gateway_state(w->srv));
+}
+
+int api_gateway_state(api_ctx_t *ctx, api_error_t *err)
+{
+    char text[32] = "";
+    int64_t since = -1, wait_s = 0;
+    char *end;
+
+    if (api_query(ctx, "since", text, sizeof(text))) {
+        since = strtoll(text, &end, 10);
+        if (text[0] == '\0' || *end != '\0')
+            return api_fail(err, 400, "bad_request", NULL,
+                            "invalid since '%s': expected a generation number", text);
+    }
+    if (api_query(ctx, "wait", text, sizeof(text))) {
+        wait_s = strtoll(text, &end, 10);
+        if (text[0] == '\0' || *end != '\0' || wait_s < 0)
+            return api_fail(err, 400, "bad_request", NULL,
+                            "invalid wait '%s': expected seconds from 0 to %d", text,
+                            API_STATE_WAIT_MAX_S);
+        if (wait_s > API_STATE_WAIT_MAX_S)
+            wait_s = API_STATE_WAIT_MAX_S;
+    }
+
+    if (since != ctx->srv->generation) {
+        json_t *state = server_gateway_state(ctx->srv);
+        if (state == NULL)
+            return api_fail_store(ctx, err, "building the gateway state");
+        api_reply(ctx, 200, state);
+        return 0;
+    }
+    if (wait_s == 0) {
+        api_reply_empty(ctx, 304);
+        return 0;
+    }
+
+    server_waiter_t *w = server_waiter_park(ctx->srv, ctx->ex, SERVER_WAIT_STATE,
+                                            (uint64_t)wait_s * 1000, api_state_evaluate);
+    if (w == NULL)
+        return api_fail(err, 500, "internal", NULL, "out of memory parking a state poll");
+    w->since = since;
+    return 0;
+}
+
+/* Read one record object; -1 when a field has the wrong type. */
+static int api_read_record(json_t *item, store_record_t *r)
+{
+    json_t *ttfb = json_object_get(item, "ttfb_ms");
+    json_t *token = json_object_get(item, "token_id");
+
+    r->instance_id = json_string_value(json_object_get(item, "instance_id"));
+    r->token_id = json_string_value(token);
+    r->time = json_integer_value(json_object_get(item, "time"));
+    r->status = (int)json_integer_value(json_object_get(item, "status"));
+    r->latency_ms = json_number_value(json_object_get(item, "latency_ms"));
+    r->ttfb_ms = json_is_number(ttfb) ? json_number_value(ttfb) : -1;
+    r->prompt_tokens = json_integer_value(json_object_get(item, "prompt_tokens"));
+    r->completion_tokens = json_integer_value(json_object_get(item, "completion_tokens"));
+    r->cancelled = json_is_true(json_object_get(item, "cancelled")) ||
+                   json_integer_value(json_object_get(item, "cancelled")) != 0;
+
+    if (r->instance_id == NULL || !json_is_integer(json_object_get(item, "time")) ||
+        !json_is_integer(json_object_get(item, "status")) || (token && !json_is_null(token) &&
+                                                               r->token_id == NULL))
+        return -1;
+    return 0;
+}
+
+static void api_apply_activity(server_t *srv, json_t *activity)
+{
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(activity, i, item) {
+        const char *id = json_string_value(json_object_get(item, "instance_id"));
+        json_t *last = json_object_get(item, "last_activity_at");
+        json_t *in_flight = json_object_get(item, "in_flight");
+
+        if (id == NULL)
+            continue;
+        if (json_is_integer(last) && json_integer_value(last) > 0 &&
+            srv->store->ops->instance_touch(srv->store, id, json_integer_value(last)) != STORE_OK)
+            log_error(SERVER_LOG, "cannot record activity of %s: %s", id,
+                      store_error(srv->store));
+        if (json_is_integer(in_flight))
+            server_set_in_flight(srv, id, json_integer_value(in_flight));
+    }
+}
+
+int api_gateway_records(api_ctx_t *ctx, api_error_t *err)
+{
+    json_t *records, *activity, *item;
+    size_t i, count;
+
+    if (api_require_object(ctx, err) != 0)
+        return -1;
+    records = json_object_get(ctx->body, "records");
+    activity = json_object_get(ctx->body, "activity");
+    count = json_array_size(records);
+    if ((records && !json_is_array(records)) || (activity && !json_is_array(activity)) ||
+        count > API_RECORDS_MAX)
+        return api_fail(err, 400, "bad_request", NULL,
+                        "\"records\" and \"activity\" must be arrays (at most %d records)",
+                        API_RECORDS_MAX);
+
+    store_record_t *batch = calloc(count ? count : 1, sizeof(*batch));
+    if (batch == NULL)
+        return api_fail(err, 500, "internal", NULL, "out of memory reading records");
+    json_array_foreach(records, i, item) {
+        if (api_read_record(item, &batch[i]) != 0) {
+            free(batch);
+            return api_fail(err, 400, "bad_request", NULL,
+                            "record %zu needs instance_id, integer time and status", i);
+        }
+    }
+    int rc = ctx->srv->store->ops->records_insert(ctx->srv->store, batch, count);
+    free(batch);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "saving request records");
+
+    api_apply_activity(ctx->srv, activity);
+    api_reply_empty(ctx, 204);
+    return 0;
+}

@@ -1,0 +1,248 @@
+/* Internals shared by the server's files: the server struct, the request
+ * context of an API call, typed API errors, long-poll waiters and the
+ * instance lifecycle. Everything here runs on the server's loop thread. */
+#ifndef NIMDECK_SERVER_SERVER_INTERNAL_H
+#define NIMDECK_SERVER_SERVER_INTERNAL_H
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "http/http.h"
+#include "server/server.h"
+#include "store/store.h"
+#include "store/vault.h"
+
+#define SERVER_VERSION "0.1.0"
+#define SERVER_LOG "server"
+
+/* Instance ids are 12 lowercase hex characters; ephemeral paths 16 base32. */
+#define SERVER_INSTANCE_ID_LEN 12
+#define SERVER_PATH_LEN 16
+
+/* Request records and machine samples older than this are deleted. */
+#define SERVER_RETENTION_MS (30LL * 24 * 3600 * 1000)
+
+typedef struct server_waiter server_waiter_t;
+
+/* In-flight request count of one instance, as last reported by a gateway. */
+typedef struct {
+    char instance_id[33];
+    int64_t in_flight;
+} server_activity_t;
+
+struct server {
+    char data_dir[PATH_MAX];
+    char listen_host[256];
+    int listen_port;
+    char gateway_url[512];
+    char url[300];
+    char admin_token[64];
+    int64_t active_window_ms;
+    size_t log_cap;
+
+    store_t *store;
+    vault_key_t vault_key;
+
+    uv_loop_t loop;
+    uv_thread_t thread;
+    int thread_started;
+    uv_async_t stop_async;
+    uv_timer_t idle_timer;
+    http_server_t *http;
+
+    /* Changes whenever the gateway state changes; starts at the wall clock
+     * so that a restarted server never repeats a gateway's old value. */
+    int64_t generation;
+    server_waiter_t *waiters;
+    int64_t last_prune_ms;
+
+    server_activity_t *activity;
+    size_t activity_count, activity_cap;
+
+    /* Instances whose stop request has already been handed to their agent:
+     * a poll returns at once only for stops not handed out yet. */
+    char (*stops_sent)[33];
+    size_t stops_sent_count, stops_sent_cap;
+};
+
+/* ---- API errors and replies (server_router.c) ---- */
+
+typedef struct {
+    int status;
+    const char *code;
+    char field[128];
+    char message[512];
+} api_error_t;
+
+/* The caller of one API request. */
+typedef struct {
+    server_t *srv;
+    http_exchange_t *ex;
+    const http_request_t *req;
+    char params[2][200];     /* path segments matched by '*', percent-decoded */
+    json_t *body;            /* parsed JSON body, or NULL when empty */
+    store_user_t user;       /* authenticated user (empty for /health) */
+    char token_id[33];
+} api_ctx_t;
+
+/* Fill err and return -1, so a handler can `return api_fail(...)`.
+ * field is NULL unless one configuration key is at fault. */
+int api_fail(api_error_t *err, int status, const char *code, const char *field, const char *fmt,
+             ...) __attribute__((format(printf, 5, 6)));
+
+/* A STORE_ERROR turned into a 500 (the store's message is logged, not sent). */
+int api_fail_store(api_ctx_t *ctx, api_error_t *err, const char *what);
+
+/* Send body (stolen) as JSON with status; NULL body sends 500. */
+void api_reply(api_ctx_t *ctx, int status, json_t *body);
+void api_reply_empty(api_ctx_t *ctx, int status);
+
+/* Query parameter name as text into out; returns 1 when present. */
+int api_query(const api_ctx_t *ctx, const char *name, char *out, size_t size);
+
+/* Body helpers: the body must be a JSON object for any of them to match. */
+const char *api_body_string(const api_ctx_t *ctx, const char *key);
+int api_require_object(api_ctx_t *ctx, api_error_t *err);
+
+/* Permission on project for the caller; admins hold STORE_PERM_ADMIN. */
+store_perm_t api_project_perm(api_ctx_t *ctx, const char *project);
+int api_require_perm(api_ctx_t *ctx, api_error_t *err, const char *project, store_perm_t need);
+
+/* Load an instance the caller may access with need; 404 or 403 otherwise. */
+int api_load_instance(api_ctx_t *ctx, api_error_t *err, const char *id, store_perm_t need,
+                      store_instance_t *out);
+
+/* Name rules. */
+int api_valid_user_name(const char *name);   /* 1-64 of [A-Za-z0-9._-] */
+int api_valid_route_name(const char *name);  /* 1-64 of [a-z0-9._-], first a letter or digit */
+
+/* The request dispatcher handed to http_server_start. */
+void server_on_request(http_exchange_t *ex, void *user);
+
+/* ---- Handlers: each returns 0 once it has replied (or parked a long
+ * poll), or -1 with err filled. ---- */
+typedef int (*api_handler_fn)(api_ctx_t *ctx, api_error_t *err);
+
+int api_health(api_ctx_t *ctx, api_error_t *err);
+int api_whoami(api_ctx_t *ctx, api_error_t *err);
+int api_users_create(api_ctx_t *ctx, api_error_t *err);
+int api_users_list(api_ctx_t *ctx, api_error_t *err);
+int api_grants_set(api_ctx_t *ctx, api_error_t *err);
+int api_projects_list(api_ctx_t *ctx, api_error_t *err);
+int api_tokens_create(api_ctx_t *ctx, api_error_t *err);
+int api_tokens_list(api_ctx_t *ctx, api_error_t *err);
+int api_tokens_revoke(api_ctx_t *ctx, api_error_t *err);
+int api_vault_put(api_ctx_t *ctx, api_error_t *err);
+int api_vault_list(api_ctx_t *ctx, api_error_t *err);
+int api_vault_delete(api_ctx_t *ctx, api_error_t *err);
+int api_routes_create(api_ctx_t *ctx, api_error_t *err);
+int api_routes_list(api_ctx_t *ctx, api_error_t *err);
+int api_routes_delete(api_ctx_t *ctx, api_error_t *err);
+int api_queues_create(api_ctx_t *ctx, api_error_t *err);
+int api_queues_list(api_ctx_t *ctx, api_error_t *err);
+int api_apps_launch(api_ctx_t *ctx, api_error_t *err);
+int api_apps_list(api_ctx_t *ctx, api_error_t *err);
+int api_apps_show(api_ctx_t *ctx, api_error_t *err);
+int api_apps_stop(api_ctx_t *ctx, api_error_t *err);
+int api_apps_delete(api_ctx_t *ctx, api_error_t *err);
+int api_apps_export(api_ctx_t *ctx, api_error_t *err);
+int api_apps_clone(api_ctx_t *ctx, api_error_t *err);
+int api_apps_logs(api_ctx_t *ctx, api_error_t *err);
+int api_apps_logs_append(api_ctx_t *ctx, api_error_t *err);
+int api_apps_history(api_ctx_t *ctx, api_error_t *err);
+int api_apps_metrics(api_ctx_t *ctx, api_error_t *err);
+int api_apps_status(api_ctx_t *ctx, api_error_t *err);
+int api_agents_register(api_ctx_t *ctx, api_error_t *err);
+int api_agents_list(api_ctx_t *ctx, api_error_t *err);
+int api_agents_work(api_ctx_t *ctx, api_error_t *err);
+int api_agents_metrics(api_ctx_t *ctx, api_error_t *err);
+int api_gateway_state(api_ctx_t *ctx, api_error_t *err);
+int api_gateway_records(api_ctx_t *ctx, api_error_t *err);
+
+/* ---- Long polls (server_waiters.c) ---- */
+
+typedef enum { SERVER_WAIT_WORK, SERVER_WAIT_STATE } server_wait_kind_t;
+
+/* Called when the waiter is woken (timed_out 0) or its time is up
+ * (timed_out 1). It replies with server_waiter_reply, or returns without
+ * replying to keep waiting (only when not timed out). */
+typedef void (*server_waiter_fn)(server_waiter_t *waiter, int timed_out);
+
+struct server_waiter {
+    server_t *srv;
+    http_exchange_t *ex;
+    server_wait_kind_t kind;
+    server_waiter_fn evaluate;
+    uv_timer_t timer;
+    char agent_id[33];
+    char agent_name[65];
+    json_t *queues;
+    int64_t since;
+    int replied, exchange_closed, timer_closed;
+    server_waiter_t *prev, *next;
+};
+
+/* Park ex for up to wait_ms; the caller fills the kind-specific fields of
+ * the returned waiter. Returns NULL when out of memory. */
+server_waiter_t *server_waiter_park(server_t *srv, http_exchange_t *ex, server_wait_kind_t kind,
+                                    uint64_t wait_ms, server_waiter_fn evaluate);
+
+/* Reply to a parked request and detach it (body stolen; NULL sends 304). */
+void server_waiter_reply(server_waiter_t *waiter, int status, json_t *body);
+
+/* Re-evaluate every waiter of kind. */
+void server_waiters_wake(server_t *srv, server_wait_kind_t kind);
+
+/* ---- Gateway state and instance output (server_output.c) ---- */
+
+/* Bump the generation and wake the gateway state waiters. */
+void server_state_changed(server_t *srv);
+
+/* The API object of an instance, or NULL when out of memory. */
+json_t *server_instance_json(server_t *srv, const store_instance_t *inst);
+
+/* The gateway state document, or NULL on a store failure. */
+json_t *server_gateway_state(server_t *srv);
+
+/* ---- Lifecycle (server_lifecycle.c) ---- */
+
+/* Move inst to status with reason (may be NULL), stamping the times that
+ * status implies, appending history and the console line "status: S" or
+ * "status: S (detail)". Returns a STORE_* code. */
+int server_transition(server_t *srv, store_instance_t *inst, const char *status,
+                      const char *reason);
+
+/* Ask for inst to stop with reason: a queued instance without an agent
+ * stops at once, a running one turns `stopping` and its agent is woken. An
+ * ended or already stopping instance is left as it is. */
+int server_request_stop(server_t *srv, store_instance_t *inst, const char *reason);
+
+/* Apply an agent's status report; an ended instance ignores it. */
+int server_apply_report(server_t *srv, store_instance_t *inst, const char *status,
+                        const char *reason, const char *upstream, int has_exit_code,
+                        int exit_code, api_error_t *err);
+
+/* The idle checker's tick: active/idle flips, idle stops, retention. */
+void server_idle_tick(uv_timer_t *timer);
+
+/* In-flight bookkeeping from gateway reports. */
+void server_set_in_flight(server_t *srv, const char *instance_id, int64_t in_flight);
+int64_t server_in_flight(const server_t *srv, const char *instance_id);
+
+/* Stop hand-out bookkeeping for agent work polls. */
+int server_stop_was_sent(const server_t *srv, const char *instance_id);
+void server_stop_mark_sent(server_t *srv, const char *instance_id);
+void server_stop_forget(server_t *srv, const char *instance_id);
+
+/* ---- Start-up (server_bootstrap.c) ---- */
+
+/* Create the data folder, open the store and vault key, ensure the admin
+ * user and default queue, and read or write DATA/admin-token. */
+int server_bootstrap(server_t *srv, char *err, size_t err_size);
+
+/* Random lowercase identifier of len characters from alphabet. */
+void server_random_id(char *out, size_t len, const char *alphabet);
+
+#endif

@@ -1,0 +1,198 @@
+/* SQLite backend: queues, agents and routes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store_sqlite_internal.h"
+
+static int sq_queue_create(store_t *st, const char *name, int64_t now)
+{
+    return sq_exec(st, NULL, "INSERT INTO queues (name, created_at) VALUES (?, ?)", "si", name,
+                   now);
+}
+
+static int sq_queue_exists(store_t *st, const char *name)
+{
+    int64_t found = 0;
+
+    if (sq_int_query(st, &found, "SELECT count(*) FROM queues WHERE name = ?", "s", name) != 0)
+        return STORE_ERROR;
+    return found > 0;
+}
+
+static int sq_queue_list(store_t *st, json_t **rows)
+{
+    return sq_rows(st, rows,
+                   "SELECT q.name, q.created_at,"
+                   " (SELECT count(*) FROM instances i WHERE i.queue = q.name"
+                   "   AND i.status = 'queued') AS queued,"
+                   " (SELECT count(*) FROM agents a, json_each(a.queues) j"
+                   "   WHERE j.value = q.name) AS agents"
+                   " FROM queues q ORDER BY q.name",
+                   "");
+}
+
+static int sq_agent_upsert(store_t *st, const char *new_id, const char *name,
+                           const char *hostname, const char *address, const json_t *queues,
+                           int64_t now, char *id_out, size_t id_size)
+{
+    char *queues_text = json_dumps(queues, JSON_COMPACT);
+    int rc;
+
+    if (queues_text == NULL) {
+        snprintf(st->error, sizeof(st->error), "out of memory encoding agent queues");
+        return STORE_ERROR;
+    }
+
+    rc = sq_exec(st, NULL,
+                 "INSERT INTO agents (id, name, hostname, address, queues, created_at,"
+                 " last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                 " ON CONFLICT (name) DO UPDATE SET hostname = excluded.hostname,"
+                 " address = excluded.address, queues = excluded.queues,"
+                 " last_seen_at = excluded.last_seen_at",
+                 "sssssii", new_id, name, hostname, address, queues_text, now, now);
+    free(queues_text);
+    if (rc != STORE_OK)
+        return rc;
+
+    sqlite3_stmt *stmt = sq_prepare(st, "SELECT id FROM agents WHERE name = ?", "s", name);
+    if (stmt == NULL)
+        return STORE_ERROR;
+    rc = sq_step(st, stmt);
+    if (rc == 1)
+        sq_copy_text(stmt, 0, id_out, id_size);
+    sqlite3_finalize(stmt);
+    return rc == 1 ? STORE_OK : STORE_ERROR;
+}
+
+static int sq_agent_get(store_t *st, const char *id, char *name_out, size_t name_size,
+                        json_t **queues_out)
+{
+    sqlite3_stmt *stmt = sq_prepare(st, "SELECT name, queues FROM agents WHERE id = ?", "s", id);
+
+    if (stmt == NULL)
+        return STORE_ERROR;
+    int rc = sq_step(st, stmt);
+    if (rc == 1) {
+        sq_copy_text(stmt, 0, name_out, name_size);
+        if (queues_out != NULL) {
+            const char *text = (const char *)sqlite3_column_text(stmt, 1);
+            *queues_out = json_loads(text ? text : "[]", 0, NULL);
+            if (!json_is_array(*queues_out)) {
+                json_decref(*queues_out);
+                *queues_out = json_array();
+            }
+        }
+    }
+    sqlite3_finalize(stmt);
+    return rc < 0 ? STORE_ERROR : rc == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
+static int sq_agent_touch(store_t *st, const char *id, int64_t now)
+{
+    return sq_exec(st, NULL, "UPDATE agents SET last_seen_at = ? WHERE id = ?", "is", now, id);
+}
+
+static int sq_agent_list(store_t *st, json_t **rows)
+{
+    int rc = sq_rows(st, rows,
+                     "SELECT a.id, a.name, a.hostname, a.address, a.queues, a.last_seen_at,"
+                     " (SELECT count(*) FROM instances i WHERE i.agent = a.name AND i.status IN"
+                     "   ('queued', 'loading', 'active', 'idle', 'stopping')) AS instances"
+                     " FROM agents a ORDER BY a.name",
+                     "");
+    size_t i;
+    json_t *row;
+
+    if (rc != STORE_OK)
+        return rc;
+    /* The queues column contains JSON text, returned here as an array. */
+    json_array_foreach(*rows, i, row) {
+        json_t *queues = json_loads(json_string_value(json_object_get(row, "queues")), 0, NULL);
+        json_object_set_new(row, "queues", json_is_array(queues) ? queues : json_array());
+        if (!json_is_array(queues))
+            json_decref(queues);
+    }
+    return STORE_OK;
+}
+
+static int sq_route_create(store_t *st, const char *name, int64_t now)
+{
+    return sq_exec(st, NULL, "INSERT INTO routes (name, created_at) VALUES (?, ?)", "si", name,
+                   now);
+}
+
+/* The live holder of a route, "" when none. The holder column is cleared
+ * when an instance ends, but the status check keeps a stale holder from
+ * blocking the route. */
+static int sq_route_holder(store_t *st, const char *name, char *holder_out, size_t holder_size)
+{
+    sqlite3_stmt *stmt = sq_prepare(
+        st,
+        "SELECT r.name, i.id FROM routes r LEFT JOIN instances i ON i.id = r.instance_id AND"
+        " i.status IN ('queued', 'loading', 'active', 'idle', 'stopping') WHERE r.name = ?",
+        "s", name);
+    if (stmt == NULL)
+        return STORE_ERROR;
+
+    int rc = sq_step(st, stmt);
+    if (holder_out != NULL)
+        sq_copy_text(stmt, 1, holder_out, holder_size);
+    if (rc != 1 && holder_out != NULL)
+        holder_out[0] = '\0';
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int sq_route_get(store_t *st, const char *name, char *holder_out, size_t holder_size)
+{
+    return sq_route_holder(st, name, holder_out, holder_size);
+}
+
+static int sq_route_list(store_t *st, json_t **rows)
+{
+    return sq_rows(st, rows,
+                   "SELECT r.name, i.id AS instance_id, r.created_at FROM routes r"
+                   " LEFT JOIN instances i ON i.id = r.instance_id AND i.status IN"
+                   " ('queued', 'loading', 'active', 'idle', 'stopping') ORDER BY r.name",
+                   "");
+}
+
+static int sq_route_delete(store_t *st, const char *name, char *holder_out, size_t holder_size)
+{
+    char holder[64] = "";
+
+    if (sq_begin(st) != 0)
+        return STORE_ERROR;
+
+    int rc = sq_route_holder(st, name, holder, sizeof(holder));
+    if (holder_out != NULL)
+        snprintf(holder_out, holder_size, "%s", holder);
+    if (rc == 1 && holder[0] != '\0')
+        rc = STORE_CONFLICT;
+    else if (rc == 1)
+        rc = sq_exec(st, NULL, "DELETE FROM routes WHERE name = ?", "s", name);
+    else if (rc == 0)
+        rc = STORE_NOT_FOUND;
+
+    if (rc != STORE_OK) {
+        sq_rollback(st);
+        return rc;
+    }
+    return sq_commit(st);
+}
+
+void store_sqlite_agents_ops(store_ops_t *ops)
+{
+    ops->queue_create = sq_queue_create;
+    ops->queue_exists = sq_queue_exists;
+    ops->queue_list = sq_queue_list;
+    ops->agent_upsert = sq_agent_upsert;
+    ops->agent_get = sq_agent_get;
+    ops->agent_touch = sq_agent_touch;
+    ops->agent_list = sq_agent_list;
+    ops->route_create = sq_route_create;
+    ops->route_get = sq_route_get;
+    ops->route_list = sq_route_list;
+    ops->route_delete = sq_route_delete;
+}

@@ -1,0 +1,69 @@
+/* Shared helpers of the SQLite backend: statement binding, row reading and
+ * transactions. Only the store_sqlite*.c files include this. */
+#ifndef NIMDECK_STORE_STORE_SQLITE_INTERNAL_H
+#define NIMDECK_STORE_STORE_SQLITE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#include "store/store.h"
+
+typedef struct {
+    store_t base;
+    sqlite3 *db;
+} store_sqlite_t;
+
+static inline sqlite3 *sq_db(store_t *st)
+{
+    return ((store_sqlite_t *)st)->db;
+}
+
+/* Parameter types for sq_prepare and friends, one letter per parameter:
+ *   s  const char *      text; NULL binds null
+ *   e  const char *      text; NULL or "" binds null
+ *   i  int64_t           integer
+ *   t  int64_t           integer; 0 binds null (unset times)
+ *   n  int               integer
+ *   N  int, int          integer when the first (present) is non-zero, else null
+ *   d  double            real
+ *   D  double            real; a negative value binds null
+ *   b  const void *, size_t   blob
+ */
+sqlite3_stmt *sq_prepare(store_t *st, const char *sql, const char *types, ...);
+sqlite3_stmt *sq_vprepare(store_t *st, const char *sql, const char *types, va_list ap);
+
+/* Step once: 1 for a row, 0 when done, STORE_ERROR with the message set. */
+int sq_step(store_t *st, sqlite3_stmt *stmt);
+
+/* Run a statement without result rows. Returns STORE_OK, STORE_EXISTS on a
+ * primary-key or unique violation, or STORE_ERROR. *changes (when non-NULL)
+ * receives the number of rows changed. */
+int sq_exec(store_t *st, int *changes, const char *sql, const char *types, ...);
+
+/* Run a query and collect every row as a JSON object keyed by column name. */
+int sq_rows(store_t *st, json_t **rows, const char *sql, const char *types, ...);
+
+/* Run a query returning one integer; *out is 0 when there is no row. */
+int sq_int_query(store_t *st, int64_t *out, const char *sql, const char *types, ...);
+
+int sq_begin(store_t *st);
+int sq_commit(store_t *st);
+void sq_rollback(store_t *st);
+
+/* Record the database's message for a failed operation. */
+int sq_fail(store_t *st, const char *what);
+
+void sq_copy_text(sqlite3_stmt *stmt, int col, char *out, size_t size);
+char *sq_dup_text(sqlite3_stmt *stmt, int col);   /* NULL for null */
+
+/* The ops of each concept, filled into the vtable by store_sqlite.c. */
+void store_sqlite_users_ops(store_ops_t *ops);
+void store_sqlite_agents_ops(store_ops_t *ops);
+void store_sqlite_instances_ops(store_ops_t *ops);
+void store_sqlite_logs_ops(store_ops_t *ops);
+void store_sqlite_vault_ops(store_ops_t *ops);
+
+/* Migrations, applied in order at open. */
+int store_sqlite_migrate(store_t *st);
+
+#endif

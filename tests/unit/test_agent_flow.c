@@ -1,0 +1,504 @@
+/* End-to-end tests of the agent against a fake server in this process:
+ * registration, a lease through readiness to a requested stop, an exit on
+ * its own, agent_stop, and a rejected token. The fake also serves the
+ * instance's health path, so the instance itself can be a plain shell. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "agent/agent.h"
+#include "agent/agent_internal.h"
+#include "agent/agent_sync.h"
+#include "util/buf.h"
+#include "util/clock.h"
+
+#define FAKE_TOKEN "nd_test_admin_token"
+#define SECRET "sup3r-s3cret-value"
+
+typedef struct {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    atomic_int stopping;
+    int connections;        /* handler threads still running */
+
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    json_t *leases;         /* to hand out, in order */
+    json_t *stops;          /* instance ids to stop */
+    json_t *statuses;       /* every status report, with "id" added */
+    json_t *lines;          /* every console line, with "id" added */
+    int metrics;
+    int health_status;      /* what /health returns */
+} fake_t;
+
+typedef struct {
+    fake_t *fake;
+    int fd;
+} fake_conn_t;
+
+static void fake_respond(int fd, int status, json_t *body)
+{
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    buf_t out = BUF_INIT;
+
+    buf_printf(&out, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+               "Connection: close\r\n\r\n%s", status, text ? strlen(text) : 0, text ? text : "");
+    ssize_t ignored = write(fd, out.data, out.len);
+    (void)ignored;
+    buf_free(&out);
+    free(text);
+    json_decref(body);
+}
+
+/* Read one request; returns 0 with method, path and body filled. */
+static int fake_read_request(int fd, char *method, char *path, size_t path_size, buf_t *raw,
+                             json_t **body)
+{
+    char chunk[4096];
+    char *head_end = NULL;
+    size_t content_length = 0;
+
+    while (head_end == NULL) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n <= 0)
+            return -1;
+        buf_append(raw, chunk, (size_t)n);
+        head_end = strstr(raw->data, "\r\n\r\n");
+    }
+    char *length = strcasestr(raw->data, "content-length:");
+    if (length != NULL && length < head_end)
+        content_length = strtoul(length + 15, NULL, 10);
+    size_t head_len = (size_t)(head_end - raw->data) + 4;
+    while (raw->len < head_len + content_length) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n <= 0)
+            return -1;
+        buf_append(raw, chunk, (size_t)n);
+    }
+    if (sscanf(raw->data, "%7s", method) != 1)
+        return -1;
+    const char *start = strchr(raw->data, ' ') + 1;
+    size_t len = strcspn(start, " ");
+    snprintf(path, path_size, "%.*s", (int)len, start);
+    *body = content_length > 0 ? json_loadb(raw->data + head_len, content_length, 0, NULL) : NULL;
+    return 0;
+}
+
+/* Long poll: wait up to wait_s for a lease or a stop. */
+static json_t *fake_work(fake_t *fake, int wait_s)
+{
+    int64_t deadline = clock_mono_ms() + wait_s * 1000;
+    json_t *lease = json_null();
+
+    pthread_mutex_lock(&fake->lock);
+    while (json_array_size(fake->leases) == 0 && json_array_size(fake->stops) == 0 &&
+           !atomic_load(&fake->stopping) && clock_mono_ms() < deadline) {
+        int64_t step = clock_mono_ms() + 100;
+        agent_cond_wait_until(&fake->changed, &fake->lock, step < deadline ? step : deadline);
+    }
+    if (json_array_size(fake->leases) > 0) {
+        lease = json_incref(json_array_get(fake->leases, 0));
+        json_array_remove(fake->leases, 0);
+    }
+    json_t *work = json_pack("{s:o, s:O}", "lease", lease, "stop", fake->stops);
+    pthread_mutex_unlock(&fake->lock);
+    return work;
+}
+
+/* Record a status or log lines posted for the instance in path. */
+static void fake_record(fake_t *fake, const char *path, json_t *body)
+{
+    char id[64] = "";
+    const char *rest = path + strlen("/api/v1/apps/");
+
+    snprintf(id, sizeof(id), "%.*s", (int)strcspn(rest, "/"), rest);
+    pthread_mutex_lock(&fake->lock);
+    if (strstr(path, "/status") != NULL) {
+        json_object_set_new(body, "id", json_string(id));
+        json_array_append(fake->statuses, body);
+        const char *status = json_string_value(json_object_get(body, "status"));
+        size_t i;
+        json_t *stop;
+        json_array_foreach(fake->stops, i, stop) {
+            if ((strcmp(status, "stopped") == 0 || strcmp(status, "failed") == 0) &&
+                strcmp(json_string_value(stop), id) == 0) {
+                json_array_remove(fake->stops, i);
+                break;
+            }
+        }
+    } else {
+        size_t i;
+        json_t *line;
+        json_array_foreach(json_object_get(body, "lines"), i, line) {
+            json_object_set_new(line, "id", json_string(id));
+            json_array_append(fake->lines, line);
+        }
+    }
+    pthread_cond_broadcast(&fake->changed);
+    pthread_mutex_unlock(&fake->lock);
+}
+
+static void fake_route(fake_t *fake, int fd, const char *method, const char *path,
+                       const char *raw, json_t *body)
+{
+    if (strcmp(path, "/health") == 0) {
+        pthread_mutex_lock(&fake->lock);
+        int status = fake->health_status;
+        pthread_mutex_unlock(&fake->lock);
+        return fake_respond(fd, status, json_object());
+    }
+    if (strstr(raw, "Authorization: Bearer " FAKE_TOKEN "\r\n") == NULL)
+        return fake_respond(fd, 401, json_pack("{s:{s:s, s:s}}", "error", "code", "unauthorized",
+                                               "message", "invalid token"));
+    if (strcmp(method, "POST") == 0 && strcmp(path, "/api/v1/agents") == 0)
+        return fake_respond(fd, 200, json_pack("{s:s, s:O}", "id", "ag-1", "name",
+                                               json_object_get(body, "name")));
+    if (strncmp(path, "/api/v1/agents/ag-1/work?wait=", 30) == 0) {
+        long wait_s = strtol(path + 30, NULL, 10);
+        return fake_respond(fd, 200, fake_work(fake, wait_s > 25 ? 25 : (int)wait_s));
+    }
+    if (strcmp(path, "/api/v1/agents/ag-1/metrics") == 0) {
+        pthread_mutex_lock(&fake->lock);
+        fake->metrics++;
+        pthread_mutex_unlock(&fake->lock);
+        return fake_respond(fd, 204, NULL);
+    }
+    if (strncmp(path, "/api/v1/apps/", 13) == 0 && body != NULL) {
+        fake_record(fake, path, body);
+        return fake_respond(fd, strstr(path, "/status") ? 200 : 204,
+                            strstr(path, "/status") ? json_object() : NULL);
+    }
+    fake_respond(fd, 404, json_pack("{s:{s:s, s:s}}", "error", "code", "not_found", "message", path));
+}
+
+static void *fake_serve_conn(void *arg)
+{
+    fake_conn_t *conn = arg;
+    fake_t *fake = conn->fake;
+    char method[8], path[512];
+    buf_t raw = BUF_INIT;
+    json_t *body = NULL;
+
+    if (fake_read_request(conn->fd, method, path, sizeof(path), &raw, &body) == 0)
+        fake_route(fake, conn->fd, method, path, raw.data, body);
+    json_decref(body);
+    buf_free(&raw);
+    close(conn->fd);
+    free(conn);
+
+    pthread_mutex_lock(&fake->lock);
+    fake->connections--;
+    pthread_cond_broadcast(&fake->changed);
+    pthread_mutex_unlock(&fake->lock);
+    return NULL;
+}
+
+static void *fake_accept_loop(void *arg)
+{
+    fake_t *fake = arg;
+
+    while (!atomic_load(&fake->stopping)) {
+        struct pollfd pfd = {fake->listen_fd, POLLIN, 0};
+        if (poll(&pfd, 1, 100) <= 0)
+            continue;
+        int fd = accept(fake->listen_fd, NULL, NULL);
+        fake_conn_t *conn = malloc(sizeof(*conn));
+        pthread_t thread;
+        if (fd < 0 || conn == NULL) {
+            free(conn);
+            continue;
+        }
+        conn->fake = fake;
+        conn->fd = fd;
+        pthread_mutex_lock(&fake->lock);
+        fake->connections++;
+        pthread_mutex_unlock(&fake->lock);
+        pthread_create(&thread, NULL, fake_serve_conn, conn);
+        pthread_detach(thread);
+    }
+    return NULL;
+}
+
+static fake_t *fake_start(void)
+{
+    fake_t *fake = calloc(1, sizeof(*fake));
+    struct sockaddr_in addr = {.sin_family = AF_INET};
+    socklen_t addr_len = sizeof(addr);
+
+    assert_non_null(fake);
+    pthread_mutex_init(&fake->lock, NULL);
+    agent_cond_init(&fake->changed);
+    fake->leases = json_array();
+    fake->stops = json_array();
+    fake->statuses = json_array();
+    fake->lines = json_array();
+
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fake->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fake->listen_fd >= 0);
+    assert_int_equal(bind(fake->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    assert_int_equal(listen(fake->listen_fd, 64), 0);
+    assert_int_equal(getsockname(fake->listen_fd, (struct sockaddr *)&addr, &addr_len), 0);
+    fake->port = ntohs(addr.sin_port);
+    fake->health_status = 200;
+    assert_int_equal(pthread_create(&fake->thread, NULL, fake_accept_loop, fake), 0);
+    return fake;
+}
+
+static void fake_stop(fake_t *fake)
+{
+    atomic_store(&fake->stopping, 1);
+    pthread_join(fake->thread, NULL);
+    pthread_mutex_lock(&fake->lock);
+    pthread_cond_broadcast(&fake->changed);
+    while (fake->connections > 0)
+        pthread_cond_wait(&fake->changed, &fake->lock);
+    pthread_mutex_unlock(&fake->lock);
+
+    close(fake->listen_fd);
+    json_decref(fake->leases);
+    json_decref(fake->stops);
+    json_decref(fake->statuses);
+    json_decref(fake->lines);
+    pthread_mutex_destroy(&fake->lock);
+    pthread_cond_destroy(&fake->changed);
+    free(fake);
+}
+
+/* Queue a lease running `sh -c script` whose health path is the fake's. */
+static void fake_lease(fake_t *fake, const char *id, const char *script)
+{
+    json_t *lease = json_pack("{s:s, s:{s:s, s:[s, s, s], s:i, s:s}, s:{s:s}, s:[s]}",
+                              "id", id,
+                              "config", "runtime", "process", "command", "/bin/sh", "-c", script,
+                              "port", fake->port, "health_path", "/health",
+                              "env", "API_KEY", SECRET,
+                              "secrets", SECRET);
+
+    pthread_mutex_lock(&fake->lock);
+    json_array_append_new(fake->leases, lease);
+    pthread_cond_broadcast(&fake->changed);
+    pthread_mutex_unlock(&fake->lock);
+}
+
+static void fake_request_stop(fake_t *fake, const char *id)
+{
+    pthread_mutex_lock(&fake->lock);
+    json_array_append_new(fake->stops, json_string(id));
+    pthread_cond_broadcast(&fake->changed);
+    pthread_mutex_unlock(&fake->lock);
+}
+
+/* Wait up to ms for a status report; returns a new reference or NULL. */
+static json_t *fake_wait_status(fake_t *fake, const char *id, const char *status, int ms)
+{
+    int64_t deadline = clock_mono_ms() + ms;
+    json_t *found = NULL;
+
+    pthread_mutex_lock(&fake->lock);
+    while (found == NULL) {
+        size_t i;
+        json_t *report;
+        json_array_foreach(fake->statuses, i, report) {
+            if (strcmp(json_string_value(json_object_get(report, "id")), id) == 0 &&
+                strcmp(json_string_value(json_object_get(report, "status")), status) == 0) {
+                found = json_incref(report);
+                break;
+            }
+        }
+        if (found != NULL || clock_mono_ms() >= deadline)
+            break;
+        agent_cond_wait_until(&fake->changed, &fake->lock, deadline);
+    }
+    pthread_mutex_unlock(&fake->lock);
+    return found;
+}
+
+/* All console text of an instance, one line each. */
+static char *fake_console(fake_t *fake, const char *id)
+{
+    buf_t text = BUF_INIT;
+    size_t i;
+    json_t *line;
+
+    buf_append_str(&text, "");
+    pthread_mutex_lock(&fake->lock);
+    json_array_foreach(fake->lines, i, line) {
+        if (strcmp(json_string_value(json_object_get(line, "id")), id) == 0)
+            buf_printf(&text, "%s:%s\n", json_string_value(json_object_get(line, "stream")),
+                       json_string_value(json_object_get(line, "text")));
+    }
+    pthread_mutex_unlock(&fake->lock);
+    return buf_steal(&text);
+}
+
+static agent_t *start_agent(fake_t *fake, const char *token, char *err, size_t err_size)
+{
+    char url[64];
+    agent_options_t opts = {0};
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake->port);
+    opts.server_url = url;
+    opts.api_token = token;
+    opts.name = "test-agent";
+    opts.metrics_interval_s = 1;
+    return agent_start(&opts, err, err_size);
+}
+
+static void flow_lease_ready_stop(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "", upstream[64];
+    agent_t *agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    json_t *report;
+
+    (void)state;
+    assert_non_null(agent);
+    fake_lease(fake, "inst-1", "echo \"key=$API_KEY\"; echo to-stderr >&2; exec sleep 30");
+
+    report = fake_wait_status(fake, "inst-1", "loading", 5000);
+    assert_non_null(report);
+    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", fake->port);
+    assert_string_equal(json_string_value(json_object_get(report, "upstream")), upstream);
+    assert_string_equal(json_string_value(json_object_get(report, "reason")), "starting process");
+    json_decref(report);
+
+    report = fake_wait_status(fake, "inst-1", "ready", 5000);
+    assert_non_null(report);
+    json_decref(report);
+
+    int64_t asked = clock_mono_ms();
+    fake_request_stop(fake, "inst-1");
+    report = fake_wait_status(fake, "inst-1", "stopped", 5000);
+    assert_non_null(report);
+    assert_true(clock_mono_ms() - asked < 2000);
+    assert_null(json_object_get(report, "reason"));
+    json_decref(report);
+
+    char *console = fake_console(fake, "inst-1");
+    assert_non_null(strstr(console, "stdout:key=****\n"));
+    assert_non_null(strstr(console, "stderr:to-stderr\n"));
+    assert_null(strstr(console, SECRET));
+    free(console);
+
+    agent_stop(agent);
+    fake_stop(fake);
+}
+
+static void flow_exit_reports_failed(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    json_t *report;
+
+    (void)state;
+    assert_non_null(agent);
+    fake_lease(fake, "inst-2", "echo one; echo \"leak $API_KEY\"; exit 7");
+
+    report = fake_wait_status(fake, "inst-2", "failed", 5000);
+    assert_non_null(report);
+    const char *reason = json_string_value(json_object_get(report, "reason"));
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, "process exited with status 7"));
+    assert_non_null(strstr(reason, "one"));
+    assert_non_null(strstr(reason, "leak ****"));
+    assert_null(strstr(reason, SECRET));
+    assert_int_equal(json_integer_value(json_object_get(report, "exit_code")), 7);
+    json_decref(report);
+
+    agent_stop(agent);
+    fake_stop(fake);
+}
+
+static void flow_agent_stop_stops_instances(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    json_t *report;
+
+    (void)state;
+    assert_non_null(agent);
+    fake_lease(fake, "inst-3", "exec sleep 30");
+    report = fake_wait_status(fake, "inst-3", "loading", 5000);
+    assert_non_null(report);
+    json_decref(report);
+
+    int64_t started = clock_mono_ms();
+    agent_stop(agent);
+    assert_true(clock_mono_ms() - started < 3000);
+
+    report = fake_wait_status(fake, "inst-3", "stopped", 0);
+    assert_non_null(report);
+    assert_string_equal(json_string_value(json_object_get(report, "reason")), "agent stopped");
+    json_decref(report);
+    fake_stop(fake);
+}
+
+static void flow_health_failures_fail(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent;
+    json_t *report;
+
+    (void)state;
+    agent_health_probe_ms = 100;
+    agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    assert_non_null(agent);
+    fake_lease(fake, "inst-4", "exec sleep 30");
+    report = fake_wait_status(fake, "inst-4", "ready", 5000);
+    assert_non_null(report);
+    json_decref(report);
+
+    pthread_mutex_lock(&fake->lock);
+    fake->health_status = 503;
+    pthread_mutex_unlock(&fake->lock);
+    report = fake_wait_status(fake, "inst-4", "failed", 5000);
+    assert_non_null(report);
+    assert_string_equal(json_string_value(json_object_get(report, "reason")), "health check failed");
+    json_decref(report);
+
+    agent_stop(agent);
+    agent_health_probe_ms = 10000;
+    fake_stop(fake);
+}
+
+static void flow_register_rejects_token(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+
+    (void)state;
+    assert_null(start_agent(fake, "nd_wrong", err, sizeof(err)));
+    assert_non_null(strstr(err, "401"));
+    fake_stop(fake);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(flow_lease_ready_stop),
+        cmocka_unit_test(flow_exit_reports_failed),
+        cmocka_unit_test(flow_agent_stop_stops_instances),
+        cmocka_unit_test(flow_health_failures_fail),
+        cmocka_unit_test(flow_register_rejects_token),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

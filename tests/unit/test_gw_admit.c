@@ -1,0 +1,206 @@
+/* Unit tests for the gateway's state snapshot and access decisions: token
+ * hashes, expiry, paths, grants, admins, readiness; and the records body. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "gateway/gw_admit.h"
+#include "gateway/gw_records.h"
+#include "gateway/gw_state.h"
+
+#define NOW 1700000000000LL
+
+static gw_state_t *make_state(void)
+{
+    char alice[65], bob[65], old[65], root[65];
+    char err[256];
+
+    gw_token_hash("nd_alice", 8, alice);
+    gw_token_hash("nd_bob", 6, bob);
+    gw_token_hash("nd_old", 6, old);
+    gw_token_hash("nd_root", 7, root);
+
+    json_t *doc = json_pack(
+        "{s:i, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:s, s:s}],"
+        " s:[{s:s, s:s, s:s, s:I}, {s:i, s:s, s:s, s:n}, {s:s, s:s, s:s, s:I},"
+        " {s:s, s:s, s:s, s:n}],"
+        " s:[{s:s, s:s}], s:[s]}",
+        "generation", 7,
+        "instances",
+        "id", "i1", "path", "llama", "project", "demo", "status", "active", "upstream", "127.0.0.1:9",
+        "id", "i2", "path", "e2e2e2", "project", "demo", "status", "loading", "upstream",
+        "id", "i3", "path", "other", "project", "secret", "status", "idle", "upstream", "127.0.0.1:8",
+        "tokens",
+        "id", "t1", "hash", alice, "user", "alice", "expires_at", (json_int_t)(NOW + 60000),
+        "id", 2, "hash", bob, "user", "bob", "expires_at",
+        "id", "t3", "hash", old, "user", "alice", "expires_at", (json_int_t)(NOW - 1),
+        "id", "t4", "hash", root, "user", "admin", "expires_at",
+        "grants", "user", "alice", "project", "demo",
+        "admins", "admin");
+    assert_non_null(doc);
+
+    gw_state_t *state = gw_state_from_json(doc, err, sizeof(err));
+    json_decref(doc);
+    assert_non_null(state);
+    return state;
+}
+
+static void admit(const gw_state_t *state, const char *authorization, const char *path,
+                  gw_admission_t *out)
+{
+    http_header_t h = {"Authorization", 13, authorization, authorization ? strlen(authorization) : 0};
+
+    gw_admit(state, &h, authorization ? 1 : 0, path, NOW, out);
+}
+
+static void state_lookups(void **state_arg)
+{
+    gw_state_t *state = make_state();
+
+    (void)state_arg;
+    assert_int_equal(gw_state_generation(state), 7);
+    assert_non_null(gw_state_instance(state, "llama"));
+    assert_null(gw_state_instance(state, "nope"));
+    assert_null(gw_state_instance(state, "e2e2e2")->upstream);
+    assert_true(gw_state_can_read(state, "alice", "demo"));
+    assert_false(gw_state_can_read(state, "alice", "secret"));
+    assert_true(gw_state_can_read(state, "admin", "secret"));
+    gw_state_unref(state);
+}
+
+static void state_rejects_bad(void **state_arg)
+{
+    char err[256];
+
+    (void)state_arg;
+    json_t *doc = json_pack("{s:i, s:[{s:s}]}", "generation", 1, "tokens", "id", "x");
+    assert_null(gw_state_from_json(doc, err, sizeof(err)));
+    assert_non_null(strstr(err, "tokens[0]"));
+    json_decref(doc);
+
+    doc = json_pack("{s:s}", "generation", "1");
+    assert_null(gw_state_from_json(doc, err, sizeof(err)));
+    json_decref(doc);
+}
+
+static void admit_forwards(void **state_arg)
+{
+    gw_state_t *state = make_state();
+    gw_admission_t adm;
+
+    (void)state_arg;
+    admit(state, "Bearer nd_alice", "llama", &adm);
+    assert_int_equal(adm.status, 0);
+    assert_string_equal(adm.instance->id, "i1");
+    assert_string_equal(adm.token->id, "t1");
+
+    admit(state, "bearer nd_root", "other", &adm);
+    assert_int_equal(adm.status, 0);
+    gw_state_unref(state);
+}
+
+static void admit_401(void **state_arg)
+{
+    gw_state_t *state = make_state();
+    gw_admission_t adm;
+
+    (void)state_arg;
+    admit(state, NULL, "llama", &adm);
+    assert_int_equal(adm.status, 401);
+    assert_string_equal(adm.code, "missing_token");
+    assert_string_equal(adm.type, "authentication_error");
+
+    admit(state, "Bearer nd_unknown", "llama", &adm);
+    assert_int_equal(adm.status, 401);
+    assert_string_equal(adm.code, "invalid_token");
+
+    admit(state, "Bearer nd_old", "llama", &adm);
+    assert_int_equal(adm.status, 401);
+    assert_string_equal(adm.code, "token_expired");
+
+    /* Without a valid token, an unknown path is still 401, not 404. */
+    admit(state, "Bearer nd_unknown", "nope", &adm);
+    assert_int_equal(adm.status, 401);
+    gw_state_unref(state);
+}
+
+static void admit_403_404_503(void **state_arg)
+{
+    gw_state_t *state = make_state();
+    gw_admission_t adm;
+
+    (void)state_arg;
+    admit(state, "Bearer nd_bob", "llama", &adm);
+    assert_int_equal(adm.status, 403);
+    assert_string_equal(adm.type, "permission_error");
+
+    admit(state, "Bearer nd_alice", "other", &adm);
+    assert_int_equal(adm.status, 403);
+
+    admit(state, "Bearer nd_alice", "nope", &adm);
+    assert_int_equal(adm.status, 404);
+    assert_string_equal(adm.type, "not_found_error");
+
+    admit(state, "Bearer nd_alice", "e2e2e2", &adm);
+    assert_int_equal(adm.status, 503);
+    assert_string_equal(adm.code, "instance_not_ready");
+    gw_state_unref(state);
+}
+
+static void records_body(void **state_arg)
+{
+    gw_record_t r;
+    gw_activity_t a;
+
+    (void)state_arg;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.instance_id, sizeof(r.instance_id), "%s", "i1");
+    snprintf(r.token_id, sizeof(r.token_id), "%s", "t1");
+    r.time = NOW;
+    r.status = 200;
+    r.latency_ms = 120;
+    r.ttfb_ms = -1;
+    r.prompt_tokens = 3;
+    r.completion_tokens = -1;
+    r.cancelled = 1;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.instance_id, sizeof(a.instance_id), "%s", "i1");
+    a.last_activity_at = NOW;
+    a.in_flight = 2;
+
+    json_t *doc = gw_records_json(&r, 1, &a, 1);
+    json_t *rec = json_array_get(json_object_get(doc, "records"), 0);
+    json_t *act = json_array_get(json_object_get(doc, "activity"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "token_id")), "t1");
+    assert_int_equal(json_integer_value(json_object_get(rec, "time")), NOW);
+    assert_int_equal(json_integer_value(json_object_get(rec, "status")), 200);
+    assert_true(json_is_null(json_object_get(rec, "ttfb_ms")));
+    assert_int_equal(json_integer_value(json_object_get(rec, "prompt_tokens")), 3);
+    assert_true(json_is_null(json_object_get(rec, "completion_tokens")));
+    assert_true(json_is_true(json_object_get(rec, "cancelled")));
+    assert_int_equal(json_integer_value(json_object_get(act, "in_flight")), 2);
+    assert_int_equal(json_integer_value(json_object_get(act, "last_activity_at")), NOW);
+    json_decref(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(state_lookups),
+        cmocka_unit_test(state_rejects_bad),
+        cmocka_unit_test(admit_forwards),
+        cmocka_unit_test(admit_401),
+        cmocka_unit_test(admit_403_404_503),
+        cmocka_unit_test(records_body),
+    };
+    if (sodium_init() < 0)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

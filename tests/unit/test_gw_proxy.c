@@ -1,0 +1,740 @@
+/* End-to-end tests of the gateway over real sockets: a fake control server
+ * (state and records endpoints) and a fake model server on a test loop,
+ * the real gateway in front, and a raw socket client. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "gateway/gateway.h"
+#include "gateway/gw_state.h"
+#include "http/http.h"
+#include "http/server_internal.h"
+#include "util/clock.h"
+
+/* ---- shared state of the fakes (guarded by fake_lock) ---- */
+
+static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
+static json_t *seen_records;        /* every record the gateway posted */
+static json_t *seen_activity;       /* every activity entry, in order */
+static char seen_upstream_head[4096];
+static char seen_upstream_body[4096];
+static int upstream_aborted;
+
+static uv_loop_t fake_loop;
+static uv_async_t fake_stop;
+static pthread_t fake_thread;
+static http_server_t *control_server;
+static http_server_t *model_server;
+static int control_port;
+static int model_port;
+static int dead_port;
+static gateway_t *gateway;
+static int gateway_port_number;
+
+/* ---- the fake model server ---- */
+
+/* Far above the gateway's 256 KiB write high-water mark. */
+#define BIG_BODY (6u * 1024 * 1024)
+
+typedef struct {
+    http_exchange_t *ex;
+    uv_timer_t timer;
+    int step;
+    int include_usage;
+    int forever;
+    int cut_after;
+} fake_stream_t;
+
+static void fake_stream_timer_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void fake_stream_on_close(http_exchange_t *ex, int aborted, void *user)
+{
+    fake_stream_t *s = user;
+
+    (void)ex;
+    if (aborted) {
+        pthread_mutex_lock(&fake_lock);
+        upstream_aborted = 1;
+        pthread_mutex_unlock(&fake_lock);
+    }
+    s->ex = NULL;
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, fake_stream_timer_closed);
+}
+
+static void fake_stream_tick(uv_timer_t *timer)
+{
+    fake_stream_t *s = timer->data;
+    char event[256];
+
+    if (s->ex == NULL)
+        return;
+    if (s->cut_after > 0 && s->step == s->cut_after) {
+        http_conn_close(s->ex->conn);
+        return;
+    }
+    if (s->forever || s->step < 3) {
+        snprintf(event, sizeof(event),
+                 "data: {\"choices\":[{\"delta\":{\"content\":\"w%d \xc3\xa9\"}}],\"usage\":null}\n\n",
+                 s->step);
+        http_stream_write(s->ex, event, strlen(event));
+        s->step++;
+        uv_timer_start(&s->timer, fake_stream_tick, 100, 0);
+        return;
+    }
+    if (s->include_usage) {
+        static const char usage[] = "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,"
+                                    "\"completion_tokens\":3,\"total_tokens\":14}}\n\n";
+        http_stream_write(s->ex, usage, strlen(usage));
+    }
+    http_stream_write(s->ex, "data: [DONE]\n\n", 14);
+    http_stream_end(s->ex);
+}
+
+static void fake_stream_begin(http_exchange_t *ex, int include_usage, int forever, int cut_after)
+{
+    fake_stream_t *s = calloc(1, sizeof(*s));
+
+    s->ex = ex;
+    s->include_usage = include_usage;
+    s->forever = forever;
+    s->cut_after = cut_after;
+    uv_timer_init(&fake_loop, &s->timer);
+    s->timer.data = s;
+    http_exchange_on_close(ex, fake_stream_on_close, s);
+    http_stream_start(ex, 200, "text/event-stream", NULL);
+    uv_timer_start(&s->timer, fake_stream_tick, 10, 0);
+}
+
+static void fake_model(http_exchange_t *ex)
+{
+    const http_request_t *req = http_exchange_request(ex);
+
+    pthread_mutex_lock(&fake_lock);
+    snprintf(seen_upstream_head, sizeof(seen_upstream_head), "%.*s", (int)req->target_len,
+             req->target);
+    for (size_t i = 0; i < req->num_headers; i++) {
+        size_t used = strlen(seen_upstream_head);
+        snprintf(seen_upstream_head + used, sizeof(seen_upstream_head) - used, "\n%.*s: %.*s",
+                 (int)req->headers[i].name_len, req->headers[i].name,
+                 (int)req->headers[i].value_len, req->headers[i].value);
+    }
+    snprintf(seen_upstream_body, sizeof(seen_upstream_body), "%.*s", (int)req->body_len,
+             req->body);
+    pthread_mutex_unlock(&fake_lock);
+
+    if (strncmp(req->target, "/v1/slow", 8) == 0) {
+        fake_stream_begin(ex, 0, 1, 0);
+        return;
+    }
+    if (strncmp(req->target, "/v1/big", 7) == 0) {
+        char *big = malloc(BIG_BODY);
+        for (size_t i = 0; i < BIG_BODY; i++)
+            big[i] = (char)('a' + i % 26);
+        http_respond(ex, 200, "application/octet-stream", NULL, big, BIG_BODY);
+        free(big);
+        return;
+    }
+    if (strncmp(req->target, "/v1/cut", 7) == 0) {
+        fake_stream_begin(ex, 0, 0, 2);
+        return;
+    }
+
+    json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+    if (json_is_true(json_object_get(body, "stream"))) {
+        int usage = json_is_true(
+            json_object_get(json_object_get(body, "stream_options"), "include_usage"));
+        fake_stream_begin(ex, usage, 0, 0);
+    } else {
+        static const char reply[] = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
+                                    "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}";
+        http_respond(ex, 200, "application/json", NULL, reply, strlen(reply));
+    }
+    json_decref(body);
+}
+
+/* ---- the fake control server ---- */
+
+#define STATE_GENERATION 3
+
+static json_t *make_state(void)
+{
+    char alice[65], bob[65], upstream[64], dead[64];
+
+    gw_token_hash("nd_alice", 8, alice);
+    gw_token_hash("nd_bob", 6, bob);
+    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", model_port);
+    snprintf(dead, sizeof(dead), "127.0.0.1:%d", dead_port);
+    return json_pack(
+        "{s:i, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:n},"
+        " {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}],"
+        " s:[{s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:n}], s:[{s:s, s:s}], s:[s]}",
+        "generation", STATE_GENERATION, "instances",
+        "id", "i1", "path", "llama", "project", "demo", "status", "active", "upstream", upstream,
+        "id", "i2", "path", "warming", "project", "demo", "status", "loading", "upstream",
+        "id", "i3", "path", "dead", "project", "demo", "status", "active", "upstream", dead,
+        "id", "i4", "path", "private", "project", "secret", "status", "idle", "upstream", upstream,
+        "tokens", "id", "t1", "hash", alice, "user", "alice", "expires_at",
+        "id", "t2", "hash", bob, "user", "bob", "expires_at",
+        "grants", "user", "alice", "project", "demo", "admins", "admin");
+}
+
+typedef struct {
+    http_exchange_t *ex;
+    uv_timer_t timer;
+} held_poll_t;
+
+static void held_poll_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void held_poll_on_close(http_exchange_t *ex, int aborted, void *user)
+{
+    held_poll_t *h = user;
+
+    (void)ex;
+    (void)aborted;
+    uv_timer_stop(&h->timer);
+    uv_close((uv_handle_t *)&h->timer, held_poll_closed);
+}
+
+static void held_poll_expire(uv_timer_t *timer)
+{
+    held_poll_t *h = timer->data;
+
+    http_respond(h->ex, 304, NULL, NULL, NULL, 0);
+}
+
+static void fake_control(http_exchange_t *ex)
+{
+    const http_request_t *req = http_exchange_request(ex);
+
+    if (strncmp(req->target, "/api/v1/gateway/state", 21) == 0) {
+        if (strstr(req->target, "since=3&") != NULL) {
+            held_poll_t *h = calloc(1, sizeof(*h));
+            h->ex = ex;
+            uv_timer_init(&fake_loop, &h->timer);
+            h->timer.data = h;
+            http_exchange_on_close(ex, held_poll_on_close, h);
+            uv_timer_start(&h->timer, held_poll_expire, 300, 0);
+            return;
+        }
+        json_t *state = make_state();
+        char *text = json_dumps(state, JSON_COMPACT);
+        http_respond(ex, 200, "application/json", NULL, text, strlen(text));
+        free(text);
+        json_decref(state);
+        return;
+    }
+
+    if (req->target_len == 23 && memcmp(req->target, "/api/v1/gateway/records", 23) == 0) {
+        json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+        pthread_mutex_lock(&fake_lock);
+        json_array_extend(seen_records, json_object_get(body, "records"));
+        json_array_extend(seen_activity, json_object_get(body, "activity"));
+        pthread_mutex_unlock(&fake_lock);
+        json_decref(body);
+        http_respond(ex, 204, NULL, NULL, NULL, 0);
+        return;
+    }
+    http_respond_error(ex, 404, "not_found", "no such fake endpoint", NULL);
+}
+
+static void fake_handle(http_exchange_t *ex, void *user)
+{
+    if (user == &control_port)
+        fake_control(ex);
+    else
+        fake_model(ex);
+}
+
+static void fake_on_stop(uv_async_t *async)
+{
+    http_server_stop(control_server);
+    http_server_stop(model_server);
+    uv_close((uv_handle_t *)async, NULL);
+}
+
+static void *fake_run(void *arg)
+{
+    (void)arg;
+    uv_run(&fake_loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* A port with nothing listening: bound once, then released. */
+static int free_port(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    getsockname(fd, (struct sockaddr *)&addr, &len);
+    close(fd);
+    return ntohs(addr.sin_port);
+}
+
+static int setup_all(void **state)
+{
+    char err[256], url[64];
+
+    (void)state;
+    if (sodium_init() < 0)
+        return -1;
+    seen_records = json_array();
+    seen_activity = json_array();
+    dead_port = free_port();
+
+    uv_loop_init(&fake_loop);
+    uv_async_init(&fake_loop, &fake_stop, fake_on_stop);
+    control_server = http_server_start(&fake_loop, "127.0.0.1", 0, NULL, fake_handle,
+                                       &control_port, err, sizeof(err));
+    model_server = http_server_start(&fake_loop, "127.0.0.1", 0, NULL, fake_handle, &model_port,
+                                     err, sizeof(err));
+    if (control_server == NULL || model_server == NULL)
+        return -1;
+    control_port = http_server_port(control_server);
+    model_port = http_server_port(model_server);
+    pthread_create(&fake_thread, NULL, fake_run, NULL);
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", control_port);
+    gateway_options_t opts = {.server_url = url, .api_token = "nd_admin", .listen_host = "127.0.0.1",
+                              .listen_port = 0};
+    gateway = gateway_start(&opts, err, sizeof(err));
+    if (gateway == NULL)
+        return -1;
+    gateway_port_number = gateway_port(gateway);
+    return 0;
+}
+
+static int teardown_all(void **state)
+{
+    (void)state;
+    gateway_stop(gateway);
+    uv_async_send(&fake_stop);
+    pthread_join(fake_thread, NULL);
+    uv_loop_close(&fake_loop);
+    json_decref(seen_records);
+    json_decref(seen_activity);
+    return 0;
+}
+
+/* ---- a raw client ---- */
+
+typedef struct {
+    int status;
+    buf_t raw;             /* everything read */
+    buf_t body;            /* body, de-chunked when chunked */
+    int body_complete;     /* chunked: the last chunk arrived */
+    int64_t first_data_ms; /* when the first "data:" arrived (monotonic), or -1 */
+    int64_t last_data_ms;
+} reply_t;
+
+static int connect_gateway(void)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                               .sin_port = htons((uint16_t)gateway_port_number)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    assert_true(fd >= 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    return fd;
+}
+
+static void send_request(int fd, const char *method, const char *target, const char *auth,
+                         const char *body)
+{
+    buf_t req = BUF_INIT;
+
+    buf_printf(&req, "%s %s HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n", method, target);
+    if (auth != NULL)
+        buf_printf(&req, "Authorization: %s\r\n", auth);
+    if (body != NULL)
+        buf_printf(&req, "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                   strlen(body), body);
+    else
+        buf_append_str(&req, "\r\n");
+    assert_int_equal(write(fd, req.data, req.len), (ssize_t)req.len);
+    buf_free(&req);
+}
+
+/* Read until EOF (bounded to 10 s) and split the reply. */
+static void read_reply(int fd, reply_t *r)
+{
+    char chunk[4096];
+    int64_t deadline = clock_mono_ms() + 10000;
+
+    memset(r, 0, sizeof(*r));
+    r->first_data_ms = -1;
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int64_t left = deadline - clock_mono_ms();
+        assert_true(left > 0);
+        assert_true(poll(&pfd, 1, (int)left) >= 0);
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n <= 0)
+            break;
+        if (memmem(chunk, (size_t)n, "data:", 5) != NULL) {
+            if (r->first_data_ms < 0)
+                r->first_data_ms = clock_mono_ms();
+            r->last_data_ms = clock_mono_ms();
+        }
+        buf_append(&r->raw, chunk, (size_t)n);
+    }
+
+    http_response_t resp;
+    int head = http_parse_response(r->raw.data, r->raw.len, 65536, &resp);
+    assert_true(head > 0);
+    r->status = resp.status;
+    if (resp.chunked) {
+        http_chunked_t dec = {0};
+        http_chunked_decode(&dec, r->raw.data + head, r->raw.len - (size_t)head, &r->body);
+        r->body_complete = dec.done;
+    } else {
+        buf_append(&r->body, r->raw.data + head, r->raw.len - (size_t)head);
+        r->body_complete = 1;
+    }
+}
+
+static void request(const char *method, const char *target, const char *auth, const char *body,
+                    reply_t *r)
+{
+    int fd = connect_gateway();
+
+    send_request(fd, method, target, auth, body);
+    read_reply(fd, r);
+    close(fd);
+}
+
+static void reply_free(reply_t *r)
+{
+    buf_free(&r->raw);
+    buf_free(&r->body);
+}
+
+static const char *error_field(const reply_t *r, const char *key, char *out, size_t size)
+{
+    json_t *doc = json_loadb(r->body.data, r->body.len, 0, NULL);
+    const char *value = json_string_value(json_object_get(json_object_get(doc, "error"), key));
+
+    snprintf(out, size, "%s", value ? value : "");
+    json_decref(doc);
+    return out;
+}
+
+/* Wait (up to 3 s) for the record of instance_id with the given status and
+ * return a new reference to it. */
+static json_t *wait_record(const char *instance_id, int status)
+{
+    int64_t deadline = clock_mono_ms() + 3000;
+
+    while (clock_mono_ms() < deadline) {
+        size_t i;
+        json_t *rec;
+
+        pthread_mutex_lock(&fake_lock);
+        json_array_foreach(seen_records, i, rec) {
+            const char *id = json_string_value(json_object_get(rec, "instance_id"));
+            if (id && strcmp(id, instance_id) == 0 &&
+                json_integer_value(json_object_get(rec, "status")) == status) {
+                json_incref(rec);
+                json_array_remove(seen_records, i);
+                pthread_mutex_unlock(&fake_lock);
+                return rec;
+            }
+        }
+        pthread_mutex_unlock(&fake_lock);
+        usleep(20000);
+    }
+    return NULL;
+}
+
+/* The last in_flight value the gateway reported for instance_id, or -1. */
+static json_int_t last_in_flight(const char *instance_id)
+{
+    json_int_t value = -1;
+    size_t i;
+    json_t *act;
+
+    pthread_mutex_lock(&fake_lock);
+    json_array_foreach(seen_activity, i, act) {
+        const char *id = json_string_value(json_object_get(act, "instance_id"));
+        if (id && strcmp(id, instance_id) == 0)
+            value = json_integer_value(json_object_get(act, "in_flight"));
+    }
+    pthread_mutex_unlock(&fake_lock);
+    return value;
+}
+
+static int wait_flag(int *flag, int64_t ms)
+{
+    int64_t deadline = clock_mono_ms() + ms;
+
+    while (clock_mono_ms() < deadline) {
+        pthread_mutex_lock(&fake_lock);
+        int value = *flag;
+        pthread_mutex_unlock(&fake_lock);
+        if (value)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* ---- tests ---- */
+
+#define CHAT "/serve/llama/v1/chat/completions"
+#define ALICE "Bearer nd_alice"
+
+static void proxy_healthz_and_other(void **state)
+{
+    reply_t r;
+    char type[64];
+
+    (void)state;
+    request("GET", "/healthz", NULL, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "{\"ok\":true}");
+    reply_free(&r);
+
+    request("GET", "/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 404);
+    assert_string_equal(error_field(&r, "type", type, sizeof(type)), "not_found_error");
+    reply_free(&r);
+}
+
+static void proxy_refusals(void **state)
+{
+    reply_t r;
+    char text[128];
+
+    (void)state;
+    request("GET", "/serve/llama/v1/models", NULL, NULL, &r);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(error_field(&r, "type", text, sizeof(text)), "authentication_error");
+    reply_free(&r);
+
+    /* A token in the query string is not a credential. */
+    request("GET", "/serve/llama/v1/models?token=nd_alice", NULL, NULL, &r);
+    assert_int_equal(r.status, 401);
+    reply_free(&r);
+
+    request("GET", "/serve/llama/v1/models", "Bearer nd_wrong", NULL, &r);
+    assert_int_equal(r.status, 401);
+    assert_string_equal(error_field(&r, "code", text, sizeof(text)), "invalid_token");
+    reply_free(&r);
+
+    request("GET", "/serve/llama/v1/models", "Bearer nd_bob", NULL, &r);
+    assert_int_equal(r.status, 403);
+    assert_string_equal(error_field(&r, "type", text, sizeof(text)), "permission_error");
+    reply_free(&r);
+
+    request("GET", "/serve/private/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 403);
+    reply_free(&r);
+
+    request("GET", "/serve/nothing/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 404);
+    reply_free(&r);
+
+    request("GET", "/serve/warming/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 503);
+    assert_non_null(strstr(r.raw.data, "\r\nRetry-After: 5\r\n"));
+    reply_free(&r);
+}
+
+static void proxy_completion_usage(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("POST", CHAT "?trace=1", ALICE, "{\"model\":\"m\",\"messages\":[]}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "\"completion_tokens\":2"));
+    assert_non_null(strstr(r.raw.data, "\r\nContent-Length: "));
+    reply_free(&r);
+
+    pthread_mutex_lock(&fake_lock);
+    char expected_host[64];
+    snprintf(expected_host, sizeof(expected_host), "\nHost: 127.0.0.1:%d", model_port);
+    assert_non_null(strstr(seen_upstream_head, "/v1/chat/completions?trace=1"));
+    assert_non_null(strstr(seen_upstream_head, expected_host));
+    assert_null(strstr(seen_upstream_head, "nd_alice"));
+    assert_null(strstr(seen_upstream_head, "Authorization"));
+    pthread_mutex_unlock(&fake_lock);
+
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    assert_int_equal(json_integer_value(json_object_get(rec, "prompt_tokens")), 5);
+    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 2);
+    assert_string_equal(json_string_value(json_object_get(rec, "token_id")), "t1");
+    assert_true(json_is_false(json_object_get(rec, "cancelled")));
+    assert_true(json_integer_value(json_object_get(rec, "ttfb_ms")) >= 0);
+    json_decref(rec);
+}
+
+static void proxy_stream_strips_usage(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("POST", CHAT, ALICE, "{\"model\":\"m\",\"stream\":true}", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_complete);
+    assert_non_null(strstr(r.raw.data, "\r\nX-Accel-Buffering: no\r\n"));
+    assert_non_null(strstr(r.raw.data, "\r\nCache-Control: no-cache\r\n"));
+    assert_non_null(strstr(r.body.data, "w2 \xc3\xa9"));
+    assert_non_null(strstr(r.body.data, "data: [DONE]\n\n"));
+    assert_null(strstr(r.body.data, "\"choices\":[]"));
+    /* Events were sent 100 ms apart and must arrive that way, not at once. */
+    assert_true(r.last_data_ms - r.first_data_ms >= 150);
+    reply_free(&r);
+
+    pthread_mutex_lock(&fake_lock);
+    assert_non_null(strstr(seen_upstream_body, "\"include_usage\":true"));
+    pthread_mutex_unlock(&fake_lock);
+
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    assert_int_equal(json_integer_value(json_object_get(rec, "prompt_tokens")), 11);
+    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 3);
+    assert_true(json_integer_value(json_object_get(rec, "ttfb_ms")) <
+                json_integer_value(json_object_get(rec, "latency_ms")));
+    json_decref(rec);
+}
+
+static void proxy_stream_keeps_usage(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("POST", CHAT, ALICE,
+            "{\"stream\":true,\"stream_options\":{\"include_usage\":true}}", &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "\"choices\":[],\"usage\""));
+    reply_free(&r);
+
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 3);
+    json_decref(rec);
+}
+
+static void proxy_client_abort(void **state)
+{
+    char chunk[4096];
+
+    (void)state;
+    pthread_mutex_lock(&fake_lock);
+    upstream_aborted = 0;
+    pthread_mutex_unlock(&fake_lock);
+
+    int fd = connect_gateway();
+    send_request(fd, "GET", "/serve/llama/v1/slow", ALICE, NULL);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    assert_true(read(fd, chunk, sizeof(chunk)) > 0);
+    close(fd);
+
+    assert_true(wait_flag(&upstream_aborted, 2000));
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    assert_true(json_is_true(json_object_get(rec, "cancelled")));
+    json_decref(rec);
+    assert_int_equal(last_in_flight("i1"), 0);
+}
+
+static void proxy_upstream_down(void **state)
+{
+    reply_t r;
+    char code[64];
+
+    (void)state;
+    request("GET", "/serve/dead/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 502);
+    assert_string_equal(error_field(&r, "code", code, sizeof(code)), "upstream_unreachable");
+    reply_free(&r);
+
+    json_t *rec = wait_record("i3", 502);
+    assert_non_null(rec);
+    json_decref(rec);
+    assert_int_equal(last_in_flight("i3"), 0);
+}
+
+static void proxy_upstream_cut(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("GET", "/serve/llama/v1/cut", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "w1"));
+    assert_false(r.body_complete);
+    reply_free(&r);
+
+    json_t *rec = wait_record("i1", 502);
+    assert_non_null(rec);
+    json_decref(rec);
+}
+
+/* A client that does not read for a while makes the gateway pause the
+ * instance; the body still arrives whole and in order. */
+static void proxy_backpressure(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    int fd = connect_gateway();
+    send_request(fd, "GET", "/serve/llama/v1/big", ALICE, NULL);
+    usleep(300000);
+    read_reply(fd, &r);
+    close(fd);
+
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_complete);
+    assert_int_equal(r.body.len, BIG_BODY);
+    int intact = 1;
+    for (size_t i = 0; i < r.body.len && intact; i++)
+        intact = r.body.data[i] == (char)('a' + i % 26);
+    assert_true(intact);
+    reply_free(&r);
+
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(proxy_healthz_and_other),
+        cmocka_unit_test(proxy_refusals),
+        cmocka_unit_test(proxy_completion_usage),
+        cmocka_unit_test(proxy_stream_strips_usage),
+        cmocka_unit_test(proxy_stream_keeps_usage),
+        cmocka_unit_test(proxy_client_abort),
+        cmocka_unit_test(proxy_upstream_down),
+        cmocka_unit_test(proxy_upstream_cut),
+        cmocka_unit_test(proxy_backpressure),
+    };
+    return cmocka_run_group_tests(tests, setup_all, teardown_all);
+}
