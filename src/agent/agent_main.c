@@ -39,10 +39,9 @@ typedef struct {
 
 static int agent_parse_interval(const char *text, int *out)
 {
-    char *end;
-    long value = strtol(text, &end, 10);
+    long value;
 
-    if (*text == '\0' || *end != '\0' || value < 1 || value > 3600) {
+    if (service_parse_long(text, 1, 3600, &value) != 0) {
         fprintf(stderr, "nimdeck agent: invalid --metrics-interval '%s': expected whole seconds "
                 "from 1 to 3600\n", text);
         return -1;

@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "agent/agent_http.h"
+#include "util/api_client.h"
 #include "agent/agent_internal.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -138,8 +138,8 @@ void *agent_poll_run(void *arg)
     while (!atomic_load(&agent->stopping)) {
         agent_reap_finished(agent);
         snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=%d", agent->id, AGENT_POLL_WAIT_S);
-        int rc = agent_http_call_cancellable(agent->server_url, agent->token, "GET", path,
-                                             AGENT_POLL_TIMEOUT_MS, &agent->stopping, &res);
+        int rc = api_call_cancellable(agent->server_url, agent->token, "GET", path, NULL,
+                                      AGENT_POLL_TIMEOUT_MS, &agent->stopping, &res);
         if (atomic_load(&agent->stopping)) {
             api_result_free(&res);
             break;

@@ -1,5 +1,4 @@
 /* `nimdeck server`: parse options, run the server until SIGINT or SIGTERM. */
-#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,11 +29,9 @@ static void server_usage(FILE *out)
 /* Parse a positive integer option; exits 2 naming the value when invalid. */
 static long server_parse_positive(const char *option, const char *text, long max)
 {
-    char *end;
+    long value;
 
-    errno = 0;
-    long value = strtol(text, &end, 10);
-    if (*text == '\0' || *end != '\0' || errno != 0 || value < 1 || value > max) {
+    if (service_parse_long(text, 1, max, &value) != 0) {
         fprintf(stderr, "nimdeck server: invalid %s '%s': expected an integer from 1 to %ld\n",
                 option, text, max);
         exit(2);

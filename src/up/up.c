@@ -55,10 +55,9 @@ static void up_print_help(FILE *out)
 
 static int up_parse_int(const char *text, const char *option, int min, int max, int *out)
 {
-    char *end;
-    long value = strtol(text, &end, 10);
+    long value;
 
-    if (*text == '\0' || *end != '\0' || value < min || value > max) {
+    if (service_parse_long(text, min, max, &value) != 0) {
         fprintf(stderr, "nimdeck up: invalid %s '%s': expected an integer from %d to %d\n",
                 option, text, min, max);
         return -1;

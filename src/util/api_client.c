@@ -31,6 +31,18 @@ static size_t api_on_body(char *data, size_t size, size_t nmemb, void *user)
     return buf_append(body, data, len) == 0 ? len : 0;
 }
 
+static int api_on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+    const atomic_int *cancel = user;
+
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(cancel) ? 1 : 0;
+}
+
 static void api_read_error(api_result_t *res)
 {
     json_t *error = json_object_get(res->body, "error");
@@ -48,6 +60,13 @@ static void api_read_error(api_result_t *res)
 
 int api_call(const char *base_url, const char *token, const char *method, const char *path,
              const json_t *body, long timeout_ms, api_result_t *res)
+{
+    return api_call_cancellable(base_url, token, method, path, body, timeout_ms, NULL, res);
+}
+
+int api_call_cancellable(const char *base_url, const char *token, const char *method,
+                         const char *path, const json_t *body, long timeout_ms,
+                         const atomic_int *cancel, api_result_t *res)
 {
     struct curl_slist *headers = NULL;
     buf_t url = BUF_INIT, auth = BUF_INIT, response = BUF_INIT;
@@ -72,6 +91,11 @@ int api_call(const char *base_url, const char *token, const char *method, const 
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, api_on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response);
+    if (cancel != NULL) {
+        curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, api_on_progress);
+        curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)cancel);
+    }
 
     headers = curl_slist_append(headers, "Accept: application/json");
     if (token != NULL) {
@@ -86,6 +110,10 @@ int api_call(const char *base_url, const char *token, const char *method, const 
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
     code = curl_easy_perform(curl);
+    if (code == CURLE_ABORTED_BY_CALLBACK) {
+        snprintf(res->error, sizeof(res->error), "request to %s cancelled", url.data);
+        goto out;
+    }
     if (code != CURLE_OK) {
         snprintf(res->error, sizeof(res->error), "request to %s failed: %s", url.data,
                  curl_easy_strerror(code));

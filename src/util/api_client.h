@@ -4,6 +4,7 @@
 #define NIMDECK_UTIL_API_CLIENT_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef struct {
@@ -21,6 +22,13 @@ typedef struct {
  * api_result_free. */
 int api_call(const char *base_url, const char *token, const char *method, const char *path,
              const json_t *body, long timeout_ms, api_result_t *res);
+
+/* Like api_call, but gives up as soon as *cancel is non-zero (libcurl checks
+ * it at least once a second while waiting), so a long poll can be cut short
+ * at shutdown. A cancelled call returns -1 with res->error saying so. */
+int api_call_cancellable(const char *base_url, const char *token, const char *method,
+                         const char *path, const json_t *body, long timeout_ms,
+                         const atomic_int *cancel, api_result_t *res);
 
 void api_result_free(api_result_t *res);
 

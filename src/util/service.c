@@ -65,3 +65,15 @@ int service_parse_hostport(const char *text, const char *default_host, char *hos
     *port = (int)value;
     return 0;
 }
+
+int service_parse_long(const char *text, long min, long max, long *out)
+{
+    char *end;
+
+    errno = 0;
+    long value = strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || errno != 0 || value < min || value > max)
+        return -1;
+    *out = value;
+    return 0;
+}

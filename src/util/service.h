@@ -19,4 +19,9 @@ int service_wait_signal(void);
 int service_parse_hostport(const char *text, const char *default_host, char *host,
                            size_t host_size, int *port);
 
+/* Parse a whole decimal integer from min to max. Returns 0, or -1 when text
+ * is empty, has trailing characters, or is out of range (callers print the
+ * message, naming their option). */
+int service_parse_long(const char *text, long min, long max, long *out);
+
 #endif
