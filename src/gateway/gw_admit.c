@@ -37,7 +37,7 @@ void gw_admit(const gw_state_t *state, const http_header_t *headers, size_t num_
     char hash[65];
 
     memset(out, 0, sizeof(*out));
-    if (!gw_bearer_token(headers, num_headers, &token_text, &token_len)) {
+    if (!http_bearer_token(headers, num_headers, &token_text, &token_len)) {
         gw_deny(out, 401, "authentication_error", "missing_token",
                 "missing bearer token: send the header 'Authorization: Bearer TOKEN' with a "
                 "gateway token from 'nimdeck tokens create'");

@@ -12,36 +12,6 @@ static int gw_is_space(char c)
     return c == ' ' || c == '\t';
 }
 
-int gw_bearer_token(const http_header_t *headers, size_t num_headers, const char **token,
-                    size_t *len)
-{
-    size_t value_len = 0;
-    const char *value = http_header_find(headers, num_headers, "Authorization", &value_len);
-
-    if (value == NULL || value_len < 7 || strncasecmp(value, "Bearer", 6) != 0 ||
-        !gw_is_space(value[6]))
-        return 0;
-
-    size_t start = 7;
-    while (start < value_len && gw_is_space(value[start]))
-        start++;
-    size_t end = value_len;
-    while (end > start && gw_is_space(value[end - 1]))
-        end--;
-    if (end == start)
-        return 0;
-
-    /* A token is one word: "Bearer a b" is malformed, not the token "a b". */
-    for (size_t i = start; i < end; i++) {
-        if (gw_is_space(value[i]))
-            return 0;
-    }
-
-    *token = value + start;
-    *len = end - start;
-    return 1;
-}
-
 static int gw_is_name_char(char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -11,13 +11,6 @@
 /* Maximum length of an instance path (route name or ephemeral id). */
 #define GW_MAX_PATH_NAME 128
 
-/* Find the token of an "Authorization: Bearer TOKEN" header (scheme matched
- * case-insensitively). Sets *token (pointing into the request, not
- * NUL-terminated) and *len and returns 1, or returns 0 when the header is
- * missing, of another scheme, or empty. Tokens in the query are ignored. */
-int gw_bearer_token(const http_header_t *headers, size_t num_headers, const char **token,
-                    size_t *len);
-
 /* Outcome of splitting a request target. */
 typedef enum {
     GW_TARGET_OTHER,   /* not under /serve/ */

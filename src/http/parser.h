@@ -71,6 +71,13 @@ int http_parse_response(const char *data, size_t len, size_t max_head,
 const char *http_header_find(const http_header_t *headers, size_t n,
                              const char *name, size_t *value_len);
 
+/* Find "Authorization: Bearer TOKEN" (scheme matched case-insensitively,
+ * spaces or tabs around the token). Returns 1 with token/len pointing into
+ * the header value, or 0 when the header is missing, has another scheme, or
+ * holds no single token. */
+int http_bearer_token(const http_header_t *headers, size_t num_headers, const char **token,
+                      size_t *len);
+
 /* Incremental chunked-body decoder. */
 typedef struct {
     int state;

@@ -25,7 +25,7 @@ static const char *bearer(const char *value, char *out, size_t size)
     const char *token;
     size_t len;
 
-    if (!gw_bearer_token(&h, 1, &token, &len))
+    if (!http_bearer_token(&h, 1, &token, &len))
         return "";
     snprintf(out, size, "%.*s", (int)len, token);
     return out;
@@ -61,7 +61,7 @@ static void bearer_missing(void **state)
     size_t len;
 
     (void)state;
-    assert_int_equal(gw_bearer_token(&h, 1, &token, &len), 0);
+    assert_int_equal(http_bearer_token(&h, 1, &token, &len), 0);
 }
 
 static gw_target_kind_t split(const char *target, gw_target_t *out)
