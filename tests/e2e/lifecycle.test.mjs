@@ -109,8 +109,8 @@ test('restart keeps instances, tokens and logs', async () => {
   await up.start(['--active-window', '2']);
 
   const appsAfter = up.cliJson(['apps', 'list']);
-  const idsBefore = (appsBefore.apps ?? appsBefore).map((a) => a.id).sort();
-  const idsAfter = (appsAfter.apps ?? appsAfter).map((a) => a.id).sort();
+  const idsBefore = appsBefore.apps.map((a) => a.id).sort();
+  const idsAfter = appsAfter.apps.map((a) => a.id).sort();
   assert.deepEqual(idsAfter, idsBefore);
 
   // A clean shutdown stops process instances with a reason.
@@ -119,7 +119,7 @@ test('restart keeps instances, tokens and logs', async () => {
   assert.equal(kept.status_reason, 'agent stopped');
 
   const tokens = up.cliJson(['tokens', 'list']);
-  assert.ok((tokens.tokens ?? tokens).some((t) => t.id === token.id && !t.revoked));
+  assert.ok(tokens.tokens.some((t) => t.id === token.id && !t.revoked));
 
   const logsAfter = up.cli(['apps', 'logs', app.id]).stdout;
   assert.ok(logsAfter.startsWith(logsBefore.trimEnd().split('\n')[0]));

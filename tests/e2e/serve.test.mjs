@@ -187,5 +187,44 @@ test('invalid configuration names the key and creates nothing', () => {
   assert.equal(wrongType.status, 2);
   assert.match(wrongType.stderr, /idle_time_limit_hours/);
   const after = up.cliJson(['apps', 'list']);
-  assert.equal(after.length ?? after.apps.length, before.length ?? before.apps.length);
+  assert.equal(after.apps.length, before.apps.length);
+});
+
+test('NIM image without NGC_API_KEY is rejected', () => {
+  const before = up.cliJson(['apps', 'list']).apps.length;
+  const res = up.cli(['launch', '--config', path.join(repoRoot, 'examples', 'nim-sim.json'),
+    '--set', 'image=nvcr.io/nim/meta/llama-3.1-8b-instruct:latest']);
+  assert.equal(res.status, 2);
+  assert.match(res.stderr, /NGC_API_KEY/);
+  assert.equal(up.cliJson(['apps', 'list']).apps.length, before);
+
+  // With the key in the vault the same launch is accepted.
+  assert.equal(up.cli(['vault', 'set', 'NGC_API_KEY'], { input: 'nvapi-test-value-0000\n' }).status, 0);
+  const accepted = up.cli(['launch', '--config', path.join(repoRoot, 'examples', 'nim-sim.json'),
+    '--set', 'image=nvcr.io/nim/meta/llama-3.1-8b-instruct:latest', '--set', 'name=ngc-ok', '--json']);
+  assert.equal(accepted.status, 0, accepted.stderr);
+  assert.equal(up.cli(['apps', 'stop', JSON.parse(accepted.stdout).id, '--wait']).status, 0);
+});
+
+test('route is held by one instance at a time', async () => {
+  assert.equal(up.cli(['routes', 'create', 'llama']).status, 0);
+  const first = up.cliJson(['launch', '--config', path.join(repoRoot, 'examples', 'nim-sim.json'),
+    '--set', 'route=llama', '--set', 'name=routed']);
+  assert.match(first.endpoint, /\/serve\/llama\/v1$/);
+
+  const second = up.cli(['launch', '--config', path.join(repoRoot, 'examples', 'nim-sim.json'),
+    '--set', 'route=llama', '--set', 'name=routed-again']);
+  assert.equal(second.status, 1);
+  assert.match(second.stderr, new RegExp(first.id));
+
+  await up.waitForStatus(first.id, 'active', 30000);
+  const res = await fetch(`${first.endpoint}/models`, { headers: { Authorization: `Bearer ${token}` } });
+  assert.equal(res.status, 200);
+
+  // Once the holder stops, the route is free again.
+  assert.equal(up.cli(['apps', 'stop', first.id, '--wait']).status, 0);
+  const third = up.cli(['launch', '--config', path.join(repoRoot, 'examples', 'nim-sim.json'),
+    '--set', 'route=llama', '--set', 'name=routed-third', '--json']);
+  assert.equal(third.status, 0, third.stderr);
+  up.cli(['apps', 'stop', JSON.parse(third.stdout).id, '--wait']);
 });
