@@ -1,5 +1,6 @@
 /* Entry point: dispatch `nimdeck COMMAND` to the component or client command. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent/agent.h"
@@ -29,12 +30,39 @@ static void print_usage(FILE *out)
     cli_print_commands(out);
     fprintf(out,
             "\n"
+            "Client commands take --server URL and --token TOKEN, before or after the\n"
+            "command, or NIMDECK_SERVER and NIMDECK_TOKEN.\n"
             "Run 'nimdeck COMMAND --help' for a command's options.\n");
+}
+
+/* Take "--server URL" and "--token TOKEN" given before the command, as in
+ * "nimdeck --server URL apps list", by moving them into the environment
+ * that client commands read. Returns the index of the command, or -1 on a
+ * missing value. */
+static int take_global_options(int argc, char **argv)
+{
+    int i = 1;
+
+    while (i < argc && (strcmp(argv[i], "--server") == 0 || strcmp(argv[i], "--token") == 0)) {
+        if (i + 1 >= argc) {
+            fprintf(stderr, "nimdeck: %s needs a value; run 'nimdeck --help'\n", argv[i]);
+            return -1;
+        }
+        setenv(strcmp(argv[i], "--server") == 0 ? "NIMDECK_SERVER" : "NIMDECK_TOKEN", argv[i + 1], 1);
+        i += 2;
+    }
+    return i;
 }
 
 int main(int argc, char **argv)
 {
     log_init_from_env();
+
+    int first = take_global_options(argc, argv);
+    if (first < 0)
+        return 2;
+    argv += first - 1;
+    argc -= first - 1;
 
     if (argc < 2) {
         print_usage(stderr);

@@ -25,21 +25,6 @@ agent_instance_t *agent_find_running(agent_t *agent, const char *id)
     return NULL;
 }
 
-int agent_was_ended(agent_t *agent, const char *id)
-{
-    for (unsigned i = 0; i < AGENT_ENDED_IDS; i++) {
-        if (strcmp(agent->ended[i], id) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-void agent_mark_ended(agent_t *agent, const char *id)
-{
-    snprintf(agent->ended[agent->ended_next], sizeof(agent->ended[0]), "%s", id);
-    agent->ended_next = (agent->ended_next + 1) % AGENT_ENDED_IDS;
-}
-
 void agent_instance_finished(agent_instance_t *inst)
 {
     agent_t *agent = inst->agent;
@@ -51,7 +36,6 @@ void agent_instance_finished(agent_instance_t *inst)
             break;
         }
     }
-    agent_mark_ended(agent, inst->id);
     inst->next = agent->finished;
     agent->finished = inst;
     pthread_cond_broadcast(&agent->changed);
@@ -152,8 +136,10 @@ static void agent_free(agent_t *agent)
     free(agent->name);
     free(agent->hostname);
     free(agent->advertise_host);
+    agent_final_free(agent);
     pthread_mutex_destroy(&agent->lock);
     pthread_cond_destroy(&agent->changed);
+    pthread_cond_destroy(&agent->final_due);
     free(agent);
 }
 
@@ -198,7 +184,8 @@ oom:
     return -1;
 }
 
-/* Start the shipper, the work poll and the metrics sampler. */
+/* Start the shipper, the final status sender, the work poll and the
+ * metrics sampler. */
 static int agent_start_threads(agent_t *agent, char *err, size_t err_size)
 {
     agent->shipper = agent_shipper_start(agent->server_url, agent->token, 0);
@@ -206,6 +193,11 @@ static int agent_start_threads(agent_t *agent, char *err, size_t err_size)
         snprintf(err, err_size, "cannot start the log shipper thread");
         return -1;
     }
+    if (pthread_create(&agent->final_thread, NULL, agent_final_run, agent) != 0) {
+        snprintf(err, err_size, "cannot start the status report thread");
+        return -1;
+    }
+    agent->final_started = 1;
     if (pthread_create(&agent->poll_thread, NULL, agent_poll_run, agent) != 0) {
         snprintf(err, err_size, "cannot start the work poll thread");
         return -1;
@@ -219,13 +211,15 @@ static int agent_start_threads(agent_t *agent, char *err, size_t err_size)
     return 0;
 }
 
-static void agent_log_started(const agent_t *agent)
+static void agent_log_started(agent_t *agent)
 {
     buf_t queues = BUF_INIT;
+    char id[sizeof(agent->id)];
 
+    agent_copy_id(agent, id, sizeof(id));
     for (size_t i = 0; agent->queues[i] != NULL; i++)
         buf_printf(&queues, "%s%s", i > 0 ? ", " : "", agent->queues[i]);
-    log_info("agent", "agent %s ('%s') registered with %s; serving queues: %s", agent->id,
+    log_info("agent", "agent %s ('%s') registered with %s; serving queues: %s", id,
              agent->name, agent->server_url, queues.data != NULL ? queues.data : "");
     buf_free(&queues);
 }
@@ -246,6 +240,7 @@ agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size)
     }
     pthread_mutex_init(&agent->lock, NULL);
     agent_cond_init(&agent->changed);
+    agent_cond_init(&agent->final_due);
     atomic_init(&agent->stopping, 0);
     if (agent_copy_options(agent, opts, err, err_size) != 0)
         goto fail;
@@ -282,10 +277,13 @@ static void agent_stop_instances(agent_t *agent)
 
 void agent_stop(agent_t *agent)
 {
+    char id[sizeof(agent->id)];
+
     if (agent == NULL)
         return;
 
-    log_info("agent", "agent %s: stopping", agent->id);
+    agent_copy_id(agent, id, sizeof(id));
+    log_info("agent", "agent %s: stopping", id);
     pthread_mutex_lock(&agent->lock);
     atomic_store(&agent->stopping, 1);
     pthread_cond_broadcast(&agent->changed);
@@ -295,6 +293,10 @@ void agent_stop(agent_t *agent)
     if (agent->poll_started)
         pthread_join(agent->poll_thread, NULL);
     agent_stop_instances(agent);
+    if (agent->final_started) {
+        agent_final_close(agent);
+        pthread_join(agent->final_thread, NULL);
+    }
     if (agent->metrics_started)
         pthread_join(agent->metrics_thread, NULL);
     agent_shipper_stop(agent->shipper);

@@ -7,6 +7,7 @@
 
 #include "agent/agent_http.h"
 #include "agent/agent_internal.h"
+#include "agent/agent_secrets.h"
 #include "agent/agent_sync.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -135,17 +136,23 @@ void agent_instance_request_stop(agent_instance_t *inst, int agent_stopping)
     pthread_mutex_unlock(&inst->lock);
 }
 
-/* Report a status with the reason masked and made valid UTF-8. */
+/* Report a status with the reason masked and made valid UTF-8. Loading and
+ * ready are sent now. A final status (stopped, failed) goes to the sender
+ * thread, which retries it and keeps it for a repeated stop request. */
 static void agent_instance_report(agent_instance_t *inst, const char *status, const char *reason,
                                   const char *upstream, int exit_code)
 {
     buf_t masked = BUF_INIT, clean = BUF_INIT;
     const char *text = NULL;
+    int final = strcmp(status, "stopped") == 0 || strcmp(status, "failed") == 0;
 
     if (reason != NULL && mask_apply(inst->mask, reason, strlen(reason), &masked) == 0 &&
         masked.data != NULL && agent_utf8_sanitize(masked.data, masked.len, &clean) == 0)
         text = clean.data != NULL ? clean.data : "";
-    agent_report_status(inst->agent, inst->id, status, text, upstream, exit_code);
+    if (final)
+        agent_final_record(inst->agent, inst->id, status, text, exit_code);
+    else
+        agent_report_status(inst->agent, inst->id, status, text, upstream, exit_code);
     buf_free(&masked);
     buf_free(&clean);
 }
@@ -298,7 +305,8 @@ static void *agent_instance_run(void *arg)
 {
     agent_instance_t *inst = arg;
     const char *name = json_string_value(json_object_get(agent_instance_config(inst), "runtime"));
-    int stop_first;
+    agent_runtime_handle_t *handle;
+    int stop_first, agent_stopping;
 
     inst->runtime = agent_runtime_find(name != NULL ? name : "process");
     if (inst->runtime == NULL) {
@@ -312,17 +320,22 @@ static void *agent_instance_run(void *arg)
 
     pthread_mutex_lock(&inst->lock);
     stop_first = inst->stop_requested;
+    agent_stopping = inst->agent_stopping;
     pthread_mutex_unlock(&inst->lock);
     if (stop_first) {
         log_info("agent", "instance %s: stopped before it started", inst->id);
-        agent_instance_report(inst, "stopped", inst->agent_stopping ? "agent stopped" : NULL, NULL, -1);
+        agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL, -1);
         goto out;
     }
 
     if (agent_instance_start(inst) == 0) {
         agent_instance_supervise(inst);
-        inst->runtime->release(inst->handle);
+        /* agent_instance_request_stop reads the handle under the lock. */
+        pthread_mutex_lock(&inst->lock);
+        handle = inst->handle;
         inst->handle = NULL;
+        pthread_mutex_unlock(&inst->lock);
+        inst->runtime->release(handle);
     }
 
 out:
@@ -330,12 +343,23 @@ out:
     return NULL;
 }
 
+/* Warn once, by variable name, about secrets that console lines may show. */
+static void agent_instance_warn_unmaskable(const agent_instance_t *inst)
+{
+    buf_t names = BUF_INIT;
+    size_t count = agent_secrets_unmaskable(inst->lease, &names);
+
+    if (count > 0)
+        log_warn("agent", "instance %s: secret values shorter than %d bytes cannot be masked and "
+                 "may appear in its console log; variables: %s; use longer secret values",
+                 inst->id, MASK_MIN_LEN, names.data != NULL ? names.data : "");
+    buf_free(&names);
+}
+
 agent_instance_t *agent_instance_new(agent_t *agent, json_t *lease)
 {
     agent_instance_t *inst = calloc(1, sizeof(*inst));
-    json_t *secrets = json_object_get(lease, "secrets");
     const char *id = json_string_value(json_object_get(lease, "id"));
-    size_t count = 0;
 
     if (inst == NULL)
         return NULL;
@@ -345,25 +369,14 @@ agent_instance_t *agent_instance_new(agent_t *agent, json_t *lease)
     pthread_mutex_init(&inst->lock, NULL);
     agent_cond_init(&inst->changed);
 
-    inst->mask = mask_set_new();
-    inst->secrets = calloc(json_array_size(secrets) + 1, sizeof(*inst->secrets));
-    if (inst->mask == NULL || inst->secrets == NULL)
-        goto fail;
-    for (size_t i = 0; i < json_array_size(secrets); i++) {
-        const char *value = json_string_value(json_array_get(secrets, i));
-        if (value == NULL || value[0] == '\0')
-            continue;
-        if (mask_set_add(inst->mask, value) != 0)
-            goto fail;
-        inst->secrets[count++] = value;
+    if (agent_secrets_collect(lease, agent->token, &inst->mask, &inst->secrets) != 0) {
+        agent_instance_free(inst);
+        return NULL;
     }
     agent_lines_init(&inst->out_lines, AGENT_MAX_LINE, inst->secrets);
     agent_lines_init(&inst->err_lines, AGENT_MAX_LINE, inst->secrets);
+    agent_instance_warn_unmaskable(inst);
     return inst;
-
-fail:
-    agent_instance_free(inst);
-    return NULL;
 }
 
 int agent_instance_launch(agent_instance_t *inst)

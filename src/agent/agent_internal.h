@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 
 #include "agent/agent.h"
 #include "agent/agent_lines.h"
@@ -16,10 +17,29 @@
 
 #define AGENT_STOP_GRACE_MS 10000
 #define AGENT_ENDED_IDS 128
+#define AGENT_STATUS_MAX 16
 #define AGENT_TAIL_LINES 5
 #define AGENT_MAX_LINE 16384
 
 typedef struct agent_instance agent_instance_t;
+
+/* The final status of an instance that ended here. It is kept so that it
+ * can be retried while the server cannot be reached, and sent again when
+ * the server still requests a stop of the instance. */
+typedef struct {
+    char id[64];                   /* "" for an unused slot */
+    uint64_t serial;               /* distinguishes a reused slot from the entry a send began with */
+    char status[AGENT_STATUS_MAX]; /* "stopped" or "failed" */
+    char *reason;                  /* masked, valid UTF-8; NULL for none */
+    int exit_code;                 /* -1 for none */
+    int pending;                   /* 1 until the server takes it, rejects it, or retries end */
+    int delivered;                 /* the server responded to the last send (accepted or rejected it) */
+    int attempts;
+    int backoff_ms;
+    int64_t next_try_ms;           /* clock_mono_ms times */
+    int64_t retry_until_ms;
+    int64_t last_sent_ms;
+} agent_final_t;
 
 struct agent {
     char *server_url;
@@ -36,15 +56,22 @@ struct agent {
 
     pthread_t poll_thread;
     pthread_t metrics_thread;
+    pthread_t final_thread;
     int poll_started;
     int metrics_started;
+    int final_started;
 
+    /* Guards id (rewritten when the agent registers again) and the fields
+     * below it. */
     pthread_mutex_t lock;
     pthread_cond_t changed;        /* an instance ended, or the stop began */
+    pthread_cond_t final_due;      /* a final status to send, or final_closing set */
     agent_instance_t *running;     /* instances whose thread runs */
     agent_instance_t *finished;    /* instances whose thread has ended, to join */
-    char ended[AGENT_ENDED_IDS][64]; /* recently ended ids: repeated stops for them are ignored */
+    agent_final_t ended[AGENT_ENDED_IDS]; /* final statuses of recently ended instances */
     unsigned ended_next;
+    uint64_t final_serial;
+    int final_closing;             /* every instance has stopped: send what is pending, then end */
 };
 
 /* One leased instance. Fields after lock are guarded by it. */
@@ -54,7 +81,7 @@ struct agent_instance {
     char id[64];
     json_t *lease;
     mask_set_t *mask;
-    const char **secrets;          /* NULL-terminated, borrowed from lease */
+    const char **secrets;          /* NULL-terminated, borrowed from lease and agent->token */
     const agent_runtime_t *runtime;
     pthread_t thread;
     agent_lines_t out_lines;       /* touched only by the runtime's thread */
@@ -77,10 +104,53 @@ struct agent_instance {
  * tests shorten it. */
 extern int agent_health_probe_ms;
 
-/* agent_report.c: calls to the server. */
+/* Milliseconds before the first retry of a final status (1 s, doubling up
+ * to 30 s). Retries go on for agent_final_retry_window_ms (5 minutes)
+ * before the agent gives up. Tests shorten both. */
+extern int agent_final_retry_ms;
+extern int agent_final_retry_window_ms;
+
+/* agent_report.c: calls to the server. agent_register sends the ids of the
+ * instances this agent runs or still owes a final status for, and sets
+ * agent->id; it takes agent->lock, so call it without. */
 int agent_register(agent_t *agent, long *status, char *err, size_t err_size);
+
+/* Send one status report. Returns 0 when the server took it, 1 when it may
+ * be retried (no response or HTTP 5xx), -1 when the server rejected it. */
+int agent_report_send(agent_t *agent, const char *instance_id, const char *status,
+                      const char *reason, const char *upstream, int exit_code);
+
+/* Report loading or ready, trying three times a second apart unless the
+ * agent is stopping. Blocks the caller. */
 void agent_report_status(agent_t *agent, const char *instance_id, const char *status,
                          const char *reason, const char *upstream, int exit_code);
+
+/* Copy agent->id (which a new registration may change) into out. */
+void agent_copy_id(agent_t *agent, char *out, size_t size);
+
+/* agent_final.c: final statuses, sent by a thread of their own. */
+
+/* Store the final status of instance id, "stopped" or "failed", with an
+ * optional reason (NULL for none) and exit_code (-1 for none). The sender
+ * thread posts it at once and retries with backoff for
+ * agent_final_retry_window_ms. Takes agent->lock. */
+void agent_final_record(agent_t *agent, const char *id, const char *status, const char *reason,
+                        int exit_code);
+
+/* Under agent->lock: for a stop request on an instance that ended here,
+ * send its stored final status again (at most every few seconds) and
+ * return 1. Returns 0 when id is not among the recently ended. */
+int agent_final_resend(agent_t *agent, const char *id);
+
+/* Under agent->lock: append to ids every instance whose final status the
+ * server has not taken yet. Returns 0, or -1 when memory runs out. */
+int agent_final_append_pending(agent_t *agent, json_t *ids);
+
+/* Thread body of the sender; ends after one last try of every pending
+ * status once agent_final_close is called. */
+void *agent_final_run(void *arg);
+void agent_final_close(agent_t *agent);
+void agent_final_free(agent_t *agent);
 
 /* agent_instance.c: one instance's lifecycle on its own thread. Takes a
  * reference to lease. Returns NULL when memory runs out. */
@@ -91,8 +161,6 @@ void agent_instance_free(agent_instance_t *inst);
 
 /* agent.c: the instance table. */
 agent_instance_t *agent_find_running(agent_t *agent, const char *id);  /* under agent->lock */
-int agent_was_ended(agent_t *agent, const char *id);                    /* under agent->lock */
-void agent_mark_ended(agent_t *agent, const char *id);                  /* under agent->lock */
 void agent_instance_finished(agent_instance_t *inst);
 void agent_reap_finished(agent_t *agent);
 

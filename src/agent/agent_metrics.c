@@ -25,14 +25,16 @@ static void agent_metrics_send(agent_t *agent, const agent_machine_counters_t *c
                              "disk_read_bytes_per_s", rates->disk_read_bytes_per_s,
                              "disk_write_bytes_per_s", rates->disk_write_bytes_per_s);
     int64_t now = clock_mono_ms();
+    char id[sizeof(agent->id)];
 
     if (body == NULL)
         return;
-    snprintf(path, sizeof(path), "/api/v1/agents/%s/metrics", agent->id);
+    agent_copy_id(agent, id, sizeof(id));
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/metrics", id);
     int rc = api_call(agent->server_url, agent->token, "POST", path, body, 5000, &res);
     if ((rc != 0 || res.status >= 300) &&
         (*last_warn_ms == 0 || now - *last_warn_ms >= AGENT_METRICS_WARN_EVERY_MS)) {
-        log_warn("agent", "agent %s: cannot send machine metrics: %s", agent->id, res.error);
+        log_warn("agent", "agent %s: cannot send machine metrics: %s", id, res.error);
         *last_warn_ms = now;
     }
     api_result_free(&res);
@@ -46,10 +48,12 @@ void *agent_metrics_run(void *arg)
     agent_machine_rates_t rates;
     int64_t last_warn_ms = 0;
     int have_prev = agent_procfs_read(&prev) == 0;
+    char id[sizeof(agent->id)];
 
+    agent_copy_id(agent, id, sizeof(id));
     if (!have_prev)
         log_warn("agent", "agent %s: cannot read /proc/stat or /proc/meminfo; machine metrics "
-                 "will be missing until they can be read", agent->id);
+                 "will be missing until they can be read", id);
 
     while (!atomic_load(&agent->stopping)) {
         agent_wait(agent, agent->metrics_interval_s * 1000);

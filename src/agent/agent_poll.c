@@ -35,7 +35,7 @@ static void agent_poll_start_lease(agent_t *agent, json_t *lease)
     log_info("agent", "instance %s: leased; starting it", id);
     if ((inst = agent_instance_new(agent, lease)) == NULL) {
         log_error("agent", "instance %s: out of memory taking the lease", id);
-        agent_report_status(agent, id, "failed", "the agent ran out of memory", NULL, -1);
+        agent_final_record(agent, id, "failed", "the agent ran out of memory", -1);
         return;
     }
 
@@ -46,27 +46,27 @@ static void agent_poll_start_lease(agent_t *agent, json_t *lease)
         agent->running = inst->next;
         pthread_mutex_unlock(&agent->lock);
         log_error("agent", "instance %s: cannot create its thread", id);
-        agent_report_status(agent, id, "failed", "the agent could not create a thread", NULL, -1);
+        agent_final_record(agent, id, "failed", "the agent could not create a thread", -1);
         agent_instance_free(inst);
         return;
     }
     pthread_mutex_unlock(&agent->lock);
 }
 
-/* Stop requests repeat on every poll until the stop is reported, so each
- * one is acted on once. */
+/* Stop requests repeat on every poll until the server has the instance's
+ * final status. A running instance is asked to stop (once: later requests
+ * do nothing), an ended one has its final status sent again, because the
+ * server evidently lost it. */
 static void agent_poll_stop(agent_t *agent, const char *id)
 {
     agent_instance_t *inst;
     int unknown = 0;
 
     pthread_mutex_lock(&agent->lock);
-    if ((inst = agent_find_running(agent, id)) != NULL) {
+    if ((inst = agent_find_running(agent, id)) != NULL)
         agent_instance_request_stop(inst, 0);
-    } else if (!agent_was_ended(agent, id)) {
-        agent_mark_ended(agent, id);
+    else if (!agent_final_resend(agent, id))
         unknown = 1;
-    }
     pthread_mutex_unlock(&agent->lock);
 
     /* Not running here because the agent restarted or it never started.
@@ -74,7 +74,7 @@ static void agent_poll_stop(agent_t *agent, const char *id)
     if (unknown) {
         log_warn("agent", "instance %s: stop requested but it does not run here; reporting it "
                  "stopped", id);
-        agent_report_status(agent, id, "stopped", NULL, NULL, -1);
+        agent_final_record(agent, id, "stopped", NULL, -1);
     }
 }
 

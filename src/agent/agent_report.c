@@ -6,14 +6,62 @@
 #include "util/api_client.h"
 #include "util/log.h"
 
+void agent_copy_id(agent_t *agent, char *out, size_t size)
+{
+    pthread_mutex_lock(&agent->lock);
+    snprintf(out, size, "%s", agent->id);
+    pthread_mutex_unlock(&agent->lock);
+}
+
+/* The registration's "running": the instances whose thread runs here and
+ * those whose final status the server has not taken yet. Without them, the
+ * server would mark them failed ("agent restarted") while they still run. */
+static json_t *agent_register_running(agent_t *agent)
+{
+    json_t *ids = json_array();
+    int rc = ids != NULL ? 0 : -1;
+
+    pthread_mutex_lock(&agent->lock);
+    for (agent_instance_t *inst = agent->running; inst != NULL && rc == 0; inst = inst->next)
+        rc = json_array_append_new(ids, json_string(inst->id));
+    if (rc == 0)
+        rc = agent_final_append_pending(agent, ids);
+    pthread_mutex_unlock(&agent->lock);
+
+    if (rc != 0) {
+        json_decref(ids);
+        return NULL;
+    }
+    return ids;
+}
+
+/* Take the agent id from a registration response. Returns 0 or -1. */
+static int agent_register_take_id(agent_t *agent, const json_t *response)
+{
+    json_t *id = json_object_get(response, "id");
+    char text[sizeof(agent->id)];
+
+    if (json_is_string(id))
+        snprintf(text, sizeof(text), "%s", json_string_value(id));
+    else if (json_is_integer(id))
+        snprintf(text, sizeof(text), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
+    else
+        return -1;
+
+    pthread_mutex_lock(&agent->lock);
+    memcpy(agent->id, text, sizeof(agent->id));
+    pthread_mutex_unlock(&agent->lock);
+    return 0;
+}
+
 int agent_register(agent_t *agent, long *status, char *err, size_t err_size)
 {
     json_t *queues = json_array();
-    json_t *body = json_pack("{s:s, s:o, s:s, s:s, s:[]}", "name", agent->name, "queues", queues,
+    json_t *running = agent_register_running(agent);
+    json_t *body = json_pack("{s:s, s:o, s:s, s:s, s:o}", "name", agent->name, "queues", queues,
                              "hostname", agent->hostname, "address", agent->advertise_host,
-                             "running");
+                             "running", running);
     api_result_t res;
-    json_t *id;
     int rc = -1;
 
     *status = 0;
@@ -33,13 +81,7 @@ int agent_register(agent_t *agent, long *status, char *err, size_t err_size)
         snprintf(err, err_size, "registration rejected with HTTP %ld: %s", res.status, res.error);
         goto out;
     }
-
-    id = json_object_get(res.body, "id");
-    if (json_is_string(id))
-        snprintf(agent->id, sizeof(agent->id), "%s", json_string_value(id));
-    else if (json_is_integer(id))
-        snprintf(agent->id, sizeof(agent->id), "%" JSON_INTEGER_FORMAT, json_integer_value(id));
-    else {
+    if (agent_register_take_id(agent, res.body) != 0) {
         snprintf(err, err_size, "registration response from %s has no agent id", agent->server_url);
         goto out;
     }
@@ -51,13 +93,23 @@ out:
     return rc;
 }
 
-/* Send one status report; returns 0 when the server took it, 1 to retry
- * (no response or a server error), -1 when it was rejected. */
-static int agent_report_once(agent_t *agent, const char *path, json_t *body, const char *instance_id,
-                             const char *status)
+int agent_report_send(agent_t *agent, const char *instance_id, const char *status,
+                      const char *reason, const char *upstream, int exit_code)
 {
+    json_t *body = json_pack("{s:s}", "status", status);
+    char path[160];
     api_result_t res;
     int rc;
+
+    if (body == NULL)
+        return 1;
+    if (reason != NULL)
+        json_object_set_new(body, "reason", json_string(reason));
+    if (upstream != NULL)
+        json_object_set_new(body, "upstream", json_string(upstream));
+    if (exit_code >= 0)
+        json_object_set_new(body, "exit_code", json_integer(exit_code));
+    snprintf(path, sizeof(path), "/api/v1/apps/%s/status", instance_id);
 
     if (api_call(agent->server_url, agent->token, "POST", path, body, 5000, &res) != 0) {
         log_warn("agent", "instance %s: cannot report status %s: %s", instance_id, status, res.error);
@@ -74,29 +126,15 @@ static int agent_report_once(agent_t *agent, const char *path, json_t *body, con
         rc = 0;
     }
     api_result_free(&res);
+    json_decref(body);
     return rc;
 }
 
 void agent_report_status(agent_t *agent, const char *instance_id, const char *status,
                          const char *reason, const char *upstream, int exit_code)
 {
-    json_t *body = json_pack("{s:s}", "status", status);
-    char path[160];
-
-    if (body == NULL)
-        return;
-    if (reason != NULL)
-        json_object_set_new(body, "reason", json_string(reason));
-    if (upstream != NULL)
-        json_object_set_new(body, "upstream", json_string(upstream));
-    if (exit_code >= 0)
-        json_object_set_new(body, "exit_code", json_integer(exit_code));
-    snprintf(path, sizeof(path), "/api/v1/apps/%s/status", instance_id);
-
-    /* A lost final status would leave the instance running in the store:
-     * retry a few times, unless the agent is on its way out. */
     for (int attempt = 1; attempt <= 3; attempt++) {
-        if (agent_report_once(agent, path, body, instance_id, status) <= 0)
+        if (agent_report_send(agent, instance_id, status, reason, upstream, exit_code) <= 0)
             break;
         if (attempt == 3 || atomic_load(&agent->stopping))
             break;
@@ -104,5 +142,4 @@ void agent_report_status(agent_t *agent, const char *instance_id, const char *st
                  status, attempt + 1);
         agent_wait(agent, 1000);
     }
-    json_decref(body);
 }

@@ -161,6 +161,10 @@ char **agent_spawn_env(char *const *base, const json_t *overrides, int port)
         char *copy;
         if (strchr(base[i], '=') == NULL)
             continue;
+        /* The agent's own settings, its admin API token among them, are
+         * not the instance's business. */
+        if (strncmp(base[i], AGENT_SPAWN_PRIVATE_PREFIX, sizeof(AGENT_SPAWN_PRIVATE_PREFIX) - 1) == 0)
+            continue;
         if ((copy = strdup(base[i])) == NULL || agent_env_put(&list, copy) != 0)
             goto fail;
     }

@@ -13,10 +13,15 @@
 char **agent_spawn_argv(const json_t *command, int port, const char *self_exe, char *err,
                         size_t err_size);
 
-/* Build a NULL-terminated "NAME=VALUE" environment: base first, then every
- * entry of overrides (a JSON object of strings; numbers and booleans are
- * written as JSON text, null is skipped), then PORT and NIM_SERVER_PORT. A
- * later name replaces an earlier one in place. Returns a list to free with
+/* Variables of the agent's environment with this prefix (NIMDECK_TOKEN,
+ * NIMDECK_SERVER, NIMDECK_DATA, ...) never reach an instance. */
+#define AGENT_SPAWN_PRIVATE_PREFIX "NIMDECK_"
+
+/* Build a NULL-terminated "NAME=VALUE" environment: base first, without its
+ * AGENT_SPAWN_PRIVATE_PREFIX variables, then every entry of overrides (a
+ * JSON object of strings; numbers and booleans are written as JSON text,
+ * null is skipped), then PORT and NIM_SERVER_PORT. A later name replaces an
+ * earlier one in place, and an override may set a NIMDECK_ name itself. Returns a list to free with
  * agent_spawn_free, or NULL when memory runs out. */
 char **agent_spawn_env(char *const *base, const json_t *overrides, int port);
 

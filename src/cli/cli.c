@@ -19,9 +19,10 @@ static const cli_group_t cli_groups[] = {
     {"tokens", "create, list and revoke api, gateway and embed tokens", cli_tokens_main},
     {"vault", "store secrets that instances receive as environment variables", cli_vault_main},
     {"routes", "create, list and delete stable endpoint names", cli_routes_main},
-    {"queues", "create and list queues", cli_queues_main},
+    {"queues", "create, list and delete queues", cli_queues_main},
     {"agents", "list the agents that run instances", cli_agents_main},
-    {"users", "add users, grant project permissions, list users", cli_users_main},
+    {"users", "add, delete and list users; grant and revoke project permissions",
+     cli_users_main},
     {NULL, NULL, NULL},
 };
 

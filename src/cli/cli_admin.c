@@ -312,6 +312,24 @@ static int queues_list(int argc, char **argv)
     return cli_run_list(&queues_list_command, argc, argv, "/api/v1/queues", "queues", columns);
 }
 
+static const cli_command_t queues_delete_command = {
+    .name = "queues delete",
+    .usage = "usage: nimdeck queues delete NAME\n"
+             "\n"
+             "Delete a queue. The server refuses to delete 'default', or a queue while an\n"
+             "instance on it is queued or running. Agents that list a deleted queue take\n"
+             "nothing from it. Admin only.\n",
+    .options = NULL,
+    .arguments = "NAME",
+    .min_positional = 1,
+    .max_positional = 1,
+};
+
+static int queues_delete(int argc, char **argv)
+{
+    return admin_delete(&queues_delete_command, argc, argv, "queues/", "queue");
+}
+
 int cli_queues_main(int argc, char **argv)
 {
     static const char usage[] =
@@ -322,10 +340,11 @@ int cli_queues_main(int argc, char **argv)
         "Commands:\n"
         "  create NAME      create a queue\n"
         "  list [--json]    list queues\n"
+        "  delete NAME      delete a queue that no queued or running instance uses\n"
         "\n"
         "Run 'nimdeck queues COMMAND --help' for a command's options.\n";
     static const cli_subcommand_t subs[] = {
-        {"create", queues_create}, {"list", queues_list}, {NULL, NULL},
+        {"create", queues_create}, {"list", queues_list}, {"delete", queues_delete}, {NULL, NULL},
     };
     return cli_dispatch("queues", usage, subs, argc, argv);
 }

@@ -364,6 +364,8 @@ static const cli_command_t clone_command = {
     .usage = "usage: nimdeck apps clone ID [--set KEY=VALUE]... [--unset KEY]... [--json]\n"
              "\n"
              "Launch a new instance from ID's stored configuration (secrets kept).\n"
+             "The --set and --unset edits apply in command-line order, so a later one\n"
+             "wins over an earlier one on the same key.\n"
              "\n"
              "Options:\n"
              "  --set KEY=VALUE   change a key; dots address nested keys; VALUE is read as\n"
@@ -376,11 +378,13 @@ static const cli_command_t clone_command = {
     .max_positional = 1,
 };
 
-/* Build {"set": {...}, "unset": [...]} from the options; prints errors. */
+/* Build {"edits": [{"set": KEY, "value": V}, {"unset": KEY}, ...]} from the
+ * --set and --unset options in command-line order, so a later option wins
+ * as it does for launch; prints errors. */
 static json_t *apps_clone_body(const cli_args_t *args)
 {
-    json_t *set = json_object(), *unset = json_array();
-    json_t *body = json_pack("{s:o, s:o}", "set", set, "unset", unset);
+    json_t *edits = json_array();
+    json_t *body = json_pack("{s:o}", "edits", edits);
     config_error_t err;
     char key[APPS_KEY_MAX];
 
@@ -388,20 +392,26 @@ static json_t *apps_clone_body(const cli_args_t *args)
         return NULL;
     for (size_t i = 0; i < args->option_count; i++) {
         const cli_option_t *option = &args->options[i];
-        json_t *value;
+        json_t *value, *edit = NULL;
 
         if (strcmp(option->name, "unset") == 0) {
-            json_array_append_new(unset, json_string(option->value));
+            edit = json_pack("{s:s}", "unset", option->value);
+        } else if (strcmp(option->name, "set") == 0) {
+            if (config_parse_assignment(option->value, key, sizeof(key), &value, &err) != 0) {
+                fprintf(stderr, "error: %s\n", err.message);
+                json_decref(body);
+                return NULL;
+            }
+            edit = json_pack("{s:s, s:o}", "set", key, "value", value);
+        } else {
             continue;
         }
-        if (strcmp(option->name, "set") != 0)
-            continue;
-        if (config_parse_assignment(option->value, key, sizeof(key), &value, &err) != 0) {
-            fprintf(stderr, "error: %s\n", err.message);
+        if (edit == NULL || json_array_append_new(edits, edit) != 0) {
+            fprintf(stderr, "error: invalid --%s '%s': keys and values must be valid UTF-8\n",
+                    option->name, option->value);
             json_decref(body);
             return NULL;
         }
-        json_object_set_new(set, key, value);
     }
     return body;
 }

@@ -213,9 +213,13 @@ int cli_resolve_connection(const cli_args_t *args, char *server, size_t server_s
     return *token_out != NULL ? 0 : -1;
 }
 
+/* Print the usage synopsis: the help text up to its first blank line, as a
+ * long synopsis may wrap onto several lines. */
 static void cli_print_usage_line(const cli_command_t *command)
 {
-    size_t len = strcspn(command->usage, "\n");
+    const char *end = strstr(command->usage, "\n\n");
+    size_t len = end != NULL ? (size_t)(end - command->usage) : strcspn(command->usage, "\n");
+
     fprintf(stderr, "%.*s\n", (int)len, command->usage);
 }
 
@@ -306,4 +310,27 @@ int cli_parse_long(const char *text, long *out)
     errno = 0;
     *out = strtol(text, &end, 10);
     return errno == 0 && *end == '\0' ? 0 : -1;
+}
+
+int cli_parse_decimal(const char *text, double *out)
+{
+    size_t digits, fraction = 0;
+
+    if (text == NULL)
+        return -1;
+    digits = strspn(text, "0123456789");
+    if (digits == 0)
+        return -1;
+    if (text[digits] == '.') {
+        fraction = strspn(text + digits + 1, "0123456789");
+        if (fraction == 0)
+            return -1;
+        fraction++;
+    }
+    if (text[digits + fraction] != '\0')
+        return -1;
+
+    /* Only digits and one dot remain. strtod reads the dot as the radix
+     * character because nimdeck stays in the C locale (no setlocale call). */
+    return cli_parse_double(text, out);
 }

@@ -105,6 +105,23 @@ int cli_append_escaped(buf_t *b, const char *text);
 /* Build "/api/v1/<prefix><escaped id><suffix>" into b. */
 int cli_path(buf_t *b, const char *prefix, const char *id, const char *suffix);
 
+/* Append text to out with every control character made visible, so that
+ * server text cannot send commands to the reader's terminal: bytes below
+ * 0x20 except tab, and 0x7f, become \xHH; the C1 controls U+0080-U+009F
+ * become \u00HH; bytes that are not valid UTF-8 become \xHH. Other valid
+ * UTF-8 is copied as it is. A newline becomes the string newline when that
+ * is not NULL (for example "\n    " to indent a reason's next lines), and
+ * \x0a otherwise. Returns 0, or -1 when memory runs out. */
+int cli_append_visible(buf_t *out, const char *text, const char *newline);
+
+/* Write text to out as cli_append_visible renders it; NULL writes nothing. */
+void cli_print_visible(FILE *out, const char *text, const char *newline);
+
+/* json_dumps(value, flags) with DEL and the C1 controls written as \u
+ * escapes, which jansson leaves raw; the JSON means the same. Returns a
+ * string the caller frees, or NULL when memory runs out. */
+char *cli_json_text(const json_t *value, size_t flags);
+
 /* Output helpers. cli_print_json writes pretty JSON and a newline. */
 void cli_print_json(const json_t *value);
 void cli_print_launched(const json_t *instance, int as_json);
@@ -157,6 +174,10 @@ char *cli_read_secret_stdin(const char *prompt);
 
 /* Strict number parsing for option values. Each returns 0 or -1. */
 int cli_parse_double(const char *text, double *out);
+
+/* Parse a plain decimal number: digits with an optional fraction ("30",
+ * "0.5"), no sign, exponent, hexadecimal, spaces, "inf" or "nan". */
+int cli_parse_decimal(const char *text, double *out);
 int cli_parse_long(const char *text, long *out);
 
 /* Command groups, each dispatching its sub-commands; argv[0] is the group. */

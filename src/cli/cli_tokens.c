@@ -6,6 +6,8 @@
 #include "cli/cli_internal.h"
 
 #define TOKENS_DAYS_MAX 3650
+#define TOKENS_DAYS_MIN_TEXT "0.0000116"
+#define TOKENS_SECONDS_PER_DAY 86400.0
 
 static const char tokens_usage[] =
     "usage: nimdeck tokens COMMAND [OPTIONS]\n"
@@ -14,9 +16,11 @@ static const char tokens_usage[] =
     "endpoints), 'embed' (read-only plots of one instance).\n"
     "\n"
     "Commands:\n"
-    "  create [--days N] [--scope gateway|api|embed] [--user NAME] [--json]\n"
-    "                      create a token and print it (shown only this once)\n"
-    "  list [--json]       list tokens (never the token values)\n"
+    "  create [--days N] [--scope gateway|api|embed] [--user NAME] [--instance ID] [--json]\n"
+    "                      create a token and print it (shown only this once);\n"
+    "                      an embed token needs --instance ID\n"
+    "  list [--json]       list tokens (never the token values); BUILT-IN marks\n"
+    "                      the admin token that 'nimdeck up' wrote\n"
     "  revoke ID           revoke a token at once\n"
     "\n"
     "Run 'nimdeck tokens COMMAND --help' for a command's options.\n";
@@ -27,18 +31,32 @@ static const cli_option_spec_t create_options[] = {
 
 static const cli_command_t create_command = {
     .name = "tokens create",
-    .usage = "usage: nimdeck tokens create [--days N] [--scope gateway|api|embed] [--user NAME] [--json]\n"
+    .usage = "usage: nimdeck tokens create [--days N] [--scope gateway|api|embed] [--user NAME]\n"
+             "                             [--instance ID] [--json]\n"
              "\n"
              "Create a token and print it alone on stdout. It is shown only this once.\n"
              "\n"
              "Options:\n"
-             "  --days N        lifetime in days, fractions allowed, at most 3650 (default 30)\n"
+             "  --days N        lifetime in days, a decimal number such as 30 or 0.5, from\n"
+             "                  0.0000116 (1 second) to 3650 (default 30)\n"
              "  --scope SCOPE   gateway (default), api or embed\n"
              "  --user NAME     owner of the token (admin only; default: yourself)\n"
-             "  --instance ID   for an embed token, the instance whose plots it may read\n"
+             "  --instance ID   the instance whose plots an embed token may read; required\n"
+             "                  with --scope embed and accepted only there\n"
              "  --json          print id, token, user, scope, created_at, expires_at as JSON\n",
     .options = create_options,
 };
+
+/* A lifetime shorter than a second would create a token that has expired
+ * before it is printed. */
+static int tokens_parse_days(const char *text, double *days)
+{
+    if (cli_parse_decimal(text, days) != 0)
+        return -1;
+    if (*days * TOKENS_SECONDS_PER_DAY < 1.0 || *days > TOKENS_DAYS_MAX)
+        return -1;
+    return 0;
+}
 
 static int tokens_create(int argc, char **argv)
 {
@@ -55,16 +73,29 @@ static int tokens_create(int argc, char **argv)
     const char *scope = cli_option(&ctx.args, "scope");
     const char *user = cli_option(&ctx.args, "user");
     const char *instance = cli_option(&ctx.args, "instance");
-    if (days_text != NULL &&
-        (cli_parse_double(days_text, &days) != 0 || days <= 0 || days > TOKENS_DAYS_MAX)) {
-        rc = cli_usage_error(&create_command, "--days must be a number of days > 0 and <= %d, got '%s'",
-                             TOKENS_DAYS_MAX, days_text);
+    if (days_text != NULL && tokens_parse_days(days_text, &days) != 0) {
+        rc = cli_usage_error(&create_command,
+                             "--days must be a decimal number of days from %s (1 second) to %d, "
+                             "got '%s'",
+                             TOKENS_DAYS_MIN_TEXT, TOKENS_DAYS_MAX, days_text);
         goto out;
     }
     if (scope == NULL)
         scope = "gateway";
     if (strcmp(scope, "gateway") != 0 && strcmp(scope, "api") != 0 && strcmp(scope, "embed") != 0) {
         rc = cli_usage_error(&create_command, "--scope must be gateway, api or embed, got '%s'", scope);
+        goto out;
+    }
+    if (strcmp(scope, "embed") == 0 && instance == NULL) {
+        rc = cli_usage_error(&create_command,
+                             "an embed token reads one instance's plots: add --instance ID "
+                             "(an id from 'nimdeck apps list')");
+        goto out;
+    }
+    if (strcmp(scope, "embed") != 0 && instance != NULL) {
+        rc = cli_usage_error(&create_command,
+                             "--instance '%s' applies only to --scope embed, got --scope %s",
+                             instance, scope);
         goto out;
     }
 
@@ -105,7 +136,9 @@ static const cli_command_t list_command = {
     .usage = "usage: nimdeck tokens list [--json]\n"
              "\n"
              "List your tokens (an admin sees all): id, user, scope, created, expires,\n"
-             "revoked. Token values are never shown.\n"
+             "revoked, and whether it is built in. The built-in token is the admin token\n"
+             "in DATA/admin-token that 'nimdeck up' wrote; its gateway and agent use it,\n"
+             "so it cannot be revoked. Token values are never shown.\n"
              "\n"
              "Options:\n"
              "  --json    print the API object {\"tokens\": [...]}\n",
@@ -143,6 +176,7 @@ static int tokens_list(int argc, char **argv)
         {"CREATED", "created_at", CLI_CELL_TIME},
         {"EXPIRES", "expires_at", CLI_CELL_TIME},
         {"REVOKED", "revoked", CLI_CELL_BOOL},
+        {"BUILT-IN", "builtin", CLI_CELL_BOOL},
         {NULL, NULL, CLI_CELL_STRING},
     };
     cli_print_rows(json_object_get(res.body, "tokens"), columns);
@@ -158,7 +192,9 @@ static const cli_command_t revoke_command = {
     .usage = "usage: nimdeck tokens revoke ID\n"
              "\n"
              "Revoke a token by its id (from 'nimdeck tokens list'). Gateways reject it\n"
-             "at once.\n",
+             "at once. The built-in admin token cannot be revoked: to replace it, stop\n"
+             "the server, delete DATA/admin-token, start the server again (it writes a\n"
+             "new one), then revoke the old one.\n",
     .options = NULL,
     .arguments = "ID",
     .min_positional = 1,

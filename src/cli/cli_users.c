@@ -1,4 +1,5 @@
-/* `nimdeck users`: add users, grant project permissions, list users. */
+/* `nimdeck users`: add and delete users, grant and revoke project
+ * permissions, list users. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,92 @@ out:
     return rc;
 }
 
+static const cli_command_t delete_command = {
+    .name = "users delete",
+    .usage = "usage: nimdeck users delete NAME\n"
+             "\n"
+             "Delete a user (admin only). The user's tokens are revoked at once, and the\n"
+             "user's grants, vault entries and password are removed. Ended instances keep\n"
+             "the name as their owner, so the name cannot be given to a new user. The\n"
+             "server refuses to delete the user admin, yourself, or a user who owns a\n"
+             "queued or running instance (stop it first with 'nimdeck apps stop ID').\n",
+    .options = NULL,
+    .arguments = "NAME",
+    .min_positional = 1,
+    .max_positional = 1,
+};
+
+static int users_delete(int argc, char **argv)
+{
+    cli_ctx_t ctx;
+    api_result_t res;
+    buf_t path = BUF_INIT;
+    int rc = cli_begin(&ctx, &delete_command, argc, argv);
+
+    if (rc != CLI_CONTINUE)
+        goto out;
+    const char *name = ctx.args.positional[0];
+    if (!users_name_valid(name)) {
+        rc = cli_usage_error(&delete_command,
+                             "user name '%s' must be 1-64 characters of A-Z a-z 0-9 . _ -", name);
+        goto out;
+    }
+
+    rc = CLI_FAILED;
+    if (cli_path(&path, "users/", name, NULL) != 0)
+        goto out;
+    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
+    if (rc != CLI_OK)
+        goto out;
+    printf("deleted user %s\n", name);
+    api_result_free(&res);
+
+out:
+    buf_free(&path);
+    cli_end(&ctx);
+    return rc;
+}
+
+static const cli_command_t revoke_command = {
+    .name = "users revoke",
+    .usage = "usage: nimdeck users revoke NAME PROJECT\n"
+             "\n"
+             "Remove a user's grant on a project (admin only), whatever its permission.\n"
+             "The user's tokens stay valid but no longer reach that project's instances.\n",
+    .options = NULL,
+    .arguments = "NAME PROJECT",
+    .min_positional = 2,
+    .max_positional = 2,
+};
+
+static int users_revoke(int argc, char **argv)
+{
+    cli_ctx_t ctx;
+    api_result_t res;
+    buf_t path = BUF_INIT;
+    int rc = cli_begin(&ctx, &revoke_command, argc, argv);
+
+    if (rc != CLI_CONTINUE)
+        goto out;
+    const char *name = ctx.args.positional[0];
+    const char *project = ctx.args.positional[1];
+
+    rc = CLI_FAILED;
+    if (cli_path(&path, "users/", name, "/grants/") != 0 ||
+        cli_append_escaped(&path, project) != 0)
+        goto out;
+    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
+    if (rc != CLI_OK)
+        goto out;
+    printf("removed the grant of user %s on project %s\n", name, project);
+    api_result_free(&res);
+
+out:
+    buf_free(&path);
+    cli_end(&ctx);
+    return rc;
+}
+
 static const cli_option_spec_t json_only[] = {{"json", 0}, {NULL, 0}};
 
 static const cli_command_t list_command = {
@@ -204,12 +291,15 @@ int cli_users_main(int argc, char **argv)
         "\n"
         "Commands:\n"
         "  add NAME [--password-stdin] [--admin]     add a user\n"
+        "  delete NAME                               delete a user, revoking the user's tokens\n"
         "  grant NAME PROJECT read|write|admin       grant a permission on a project\n"
+        "  revoke NAME PROJECT                       remove a user's grant on a project\n"
         "  list [--json]                             list users and grants\n"
         "\n"
         "Run 'nimdeck users COMMAND --help' for a command's options.\n";
     static const cli_subcommand_t subs[] = {
-        {"add", users_add}, {"grant", users_grant}, {"list", users_list}, {NULL, NULL},
+        {"add", users_add},       {"delete", users_delete}, {"grant", users_grant},
+        {"revoke", users_revoke}, {"list", users_list},     {NULL, NULL},
     };
     return cli_dispatch("users", usage, subs, argc, argv);
 }

@@ -93,6 +93,34 @@ void config_describe(const json_t *value, char *out, size_t size)
     }
 }
 
+void config_describe_type(const json_t *value, char *out, size_t size)
+{
+    const char *type = "an object";
+
+    switch (json_typeof(value)) {
+    case JSON_STRING:
+        type = "a string";
+        break;
+    case JSON_INTEGER:
+    case JSON_REAL:
+        type = "a number";
+        break;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        type = "a boolean";
+        break;
+    case JSON_NULL:
+        type = "null";
+        break;
+    case JSON_ARRAY:
+        type = "an array";
+        break;
+    case JSON_OBJECT:
+        break;
+    }
+    snprintf(out, size, "%s", type);
+}
+
 static int config_key_known(const char *const *keys, const char *key)
 {
     for (size_t i = 0; keys[i] != NULL; i++) {
@@ -334,7 +362,8 @@ static int config_check_env(json_t *cfg, config_error_t *err)
     if (value == NULL)
         return json_object_set_new(cfg, "env", json_object());
     if (!json_is_object(value)) {
-        config_describe(value, got, sizeof(got));
+        /* Only the type: whatever is here was meant as secret values. */
+        config_describe_type(value, got, sizeof(got));
         return config_fail(err, "env", "\"env\" must be an object of NAME: \"value\" (or null), got %s",
                            got);
     }

@@ -2,6 +2,7 @@
  * export with secrets removed. */
 #include "config/config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,6 +10,7 @@
 #include "config/config_internal.h"
 
 #define CONFIG_PATH_MAX 256
+#define CONFIG_ENV_KEY "env"
 
 /* Split a dotted key into a writable copy whose segments are NUL-separated;
  * rejects empty keys and empty segments ("a..b", ".a", "a."). */
@@ -36,10 +38,13 @@ static json_t *config_walk(json_t *cfg, char *copy, const char *dotted, int crea
     json_t *node = cfg;
     char *segment = copy;
     char *dot;
+    int in_env = 0;
 
     *leaf = NULL;
     while ((dot = strchr(segment, '.')) != NULL) {
         *dot = '\0';
+        if (segment == copy)
+            in_env = strcmp(segment, CONFIG_ENV_KEY) == 0;
         json_t *next = json_object_get(node, segment);
 
         if (next == NULL && !create)
@@ -53,7 +58,11 @@ static json_t *config_walk(json_t *cfg, char *copy, const char *dotted, int crea
         }
         if (!json_is_object(next)) {
             char got[96];
-            config_describe(next, got, sizeof(got));
+            /* A value under env may be a secret: name its type only. */
+            if (in_env)
+                config_describe_type(next, got, sizeof(got));
+            else
+                config_describe(next, got, sizeof(got));
             config_fail(err, dotted, "cannot use \"%s\": \"%s\" is %s, not an object", dotted,
                         segment, got);
             return NULL;
@@ -119,22 +128,45 @@ int config_unset_path(json_t *cfg, const char *dotted, config_error_t *err)
     return 0;
 }
 
+/* Copy into out the part of an assignment without "=" that an error may
+ * show. Under env the value cannot be separated from the key
+ * ("env.NGC_API_KEY:nvapi-..."), so only the leading variable name is kept. */
+static void config_assignment_shown(const char *assignment, char *out, size_t size)
+{
+    static const char name_chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_";
+    size_t prefix = sizeof(CONFIG_ENV_KEY) - 1;
+
+    if (strncasecmp(assignment, CONFIG_ENV_KEY, prefix) != 0) {
+        snprintf(out, size, "%s", assignment);
+        return;
+    }
+    if (assignment[prefix] == '.')
+        prefix += 1 + strspn(assignment + prefix + 1, name_chars);
+    snprintf(out, size, "%.*s%s", (int)prefix, assignment,
+             assignment[prefix] != '\0' ? "..." : "");
+}
+
 int config_parse_assignment(const char *assignment, char *key, size_t key_size, json_t **value,
                             config_error_t *err)
 {
     const char *equals = assignment ? strchr(assignment, '=') : NULL;
+    char shown[CONFIG_PATH_MAX];
 
     *value = NULL;
     if (err != NULL)
         memset(err, 0, sizeof(*err));
-    if (equals == NULL)
+    if (equals == NULL) {
+        config_assignment_shown(assignment ? assignment : "", shown, sizeof(shown));
         return config_fail(err, "",
                            "--set \"%s\" has no \"=\": use KEY=VALUE, for example idle_time_limit_hours=2",
-                           assignment ? assignment : "");
+                           shown);
+    }
 
+    /* Without a key the value may be a secret, so it is not shown. */
     size_t key_len = (size_t)(equals - assignment);
     if (key_len == 0)
-        return config_fail(err, "", "--set \"%s\" has no key before \"=\": use KEY=VALUE", assignment);
+        return config_fail(err, "", "--set argument has no key before \"=\": use KEY=VALUE");
     if (key_len >= key_size)
         return config_fail(err, "", "--set key of %zu characters is too long (at most %zu)", key_len,
                            key_size - 1);

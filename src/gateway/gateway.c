@@ -4,10 +4,12 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gateway/gw_internal.h"
+#include "util/api_client.h"
 #include "util/log.h"
 
 /* How long gateway_start waits for the first state, so that the first
@@ -55,6 +57,34 @@ static void gw_free(gateway_t *gw, int loop_ready)
     free(gw);
 }
 
+size_t gw_connection_limit(uint64_t nofile, size_t fallback)
+{
+    if (nofile == 0)
+        return fallback;
+    if (nofile <= GW_RESERVED_FDS + 2)
+        return 1;
+    return (size_t)((nofile - GW_RESERVED_FDS) / 2);
+}
+
+/* Each proxied request uses two descriptors, so the HTTP server's own
+ * default could pass the process's limit and make accept fail instead. */
+static void gw_set_connection_limit(http_limits_t *limits)
+{
+    struct rlimit nofile;
+    uint64_t limit = 0;
+
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        limit = (uint64_t)nofile.rlim_cur;
+    limits->max_connections = gw_connection_limit(limit, limits->max_connections);
+    if (limit > 0)
+        log_info("gateway", "accepting at most %zu client connections: descriptor limit %llu, "
+                 "two per proxied request and %d kept free", limits->max_connections,
+                 (unsigned long long)limit, GW_RESERVED_FDS);
+    else
+        log_info("gateway", "accepting at most %zu client connections (no descriptor limit)",
+                 limits->max_connections);
+}
+
 static int gw_start_server(gateway_t *gw, const gateway_options_t *opts, char *err,
                            size_t err_size)
 {
@@ -62,6 +92,9 @@ static int gw_start_server(gateway_t *gw, const gateway_options_t *opts, char *e
     const char *host = opts->listen_host ? opts->listen_host : "127.0.0.1";
 
     http_limits_default(&limits);
+    gw_set_connection_limit(&limits);
+    if (opts->write_stall_timeout_ms > 0)
+        limits.write_stall_timeout_ms = opts->write_stall_timeout_ms;
     gw->http = http_server_start(&gw->loop, host, opts->listen_port, &limits, gw_proxy_handle, gw,
                                  err, err_size);
     if (gw->http == NULL)
@@ -92,10 +125,17 @@ gateway_t *gateway_start(const gateway_options_t *opts, char *err, size_t err_si
         snprintf(err, err_size, "out of memory starting the gateway");
         return NULL;
     }
+    gw->state_max_age_ms = opts->state_max_age_ms > 0 ? opts->state_max_age_ms
+                                                      : GW_STATE_MAX_AGE_MS;
 
+    /* libcurl's global init leaves OpenSSL per-thread state in the thread
+     * that runs it. Here that is the caller, not the detached state thread,
+     * which may still be running when the process exits. */
+    api_client_global_init();
     gw->records = gw_records_start(opts->server_url, opts->api_token, err, err_size);
     if (gw->records == NULL)
         goto fail;
+    log_info("gateway", "gateway id %s", gw_records_gateway_id(gw->records));
     gw->poller = gw_poller_start(opts->server_url, opts->api_token, err, err_size);
     if (gw->poller == NULL)
         goto fail;
@@ -110,7 +150,19 @@ gateway_t *gateway_start(const gateway_options_t *opts, char *err, size_t err_si
     }
 
     /* Requests that arrive meanwhile wait in the listen backlog. */
-    if (!gw_poller_wait_first(gw->poller, GW_FIRST_STATE_WAIT_MS))
+    long rejected = 0;
+    char why[512] = "";
+    int first = gw_poller_wait_first(gw->poller, GW_FIRST_STATE_WAIT_MS, &rejected, why,
+                                     sizeof(why));
+    if (first < 0) {
+        snprintf(err, err_size, "the server %s rejected the gateway's api token with HTTP %ld "
+                 "(%s): the token is unknown, expired, revoked or not an admin's api token; "
+                 "pass an admin api token with --token or NIMDECK_TOKEN (the server writes one "
+                 "to DATA/admin-token)", opts->server_url, rejected, why);
+        gw_free(gw, 1);
+        return NULL;
+    }
+    if (first == 0)
         log_warn("gateway", "no state from %s after %d ms; responding 503 until it arrives",
                  opts->server_url, GW_FIRST_STATE_WAIT_MS);
 

@@ -29,6 +29,26 @@ static int gw_is_ready(const char *status)
     return strcmp(status, "active") == 0 || strcmp(status, "idle") == 0;
 }
 
+/* The 503 for an instance that cannot take requests, by its status. */
+static void gw_deny_not_serving(gw_admission_t *out, const gw_instance_t *instance)
+{
+    if (strcmp(instance->status, "stopping") == 0) {
+        gw_deny(out, 503, "service_unavailable", "instance_stopping",
+                "instance %s is stopping and will not serve again; launch a new one or use "
+                "another endpoint from 'nimdeck apps list'", instance->id);
+        return;
+    }
+
+    if (strcmp(instance->status, "queued") == 0)
+        gw_deny(out, 503, "service_unavailable", "instance_queued",
+                "instance %s is queued, waiting for an agent; retry in a few seconds, or check "
+                "'nimdeck apps show %s' for what it waits for", instance->id, instance->id);
+    else
+        gw_deny(out, 503, "service_unavailable", "instance_not_ready",
+                "instance %s is %s; retry in a few seconds", instance->id, instance->status);
+    out->retry_after_s = GW_RETRY_AFTER_S;
+}
+
 void gw_admit(const gw_state_t *state, const http_header_t *headers, size_t num_headers,
               const char *name, int64_t now_ms, gw_admission_t *out)
 {
@@ -37,6 +57,12 @@ void gw_admit(const gw_state_t *state, const http_header_t *headers, size_t num_
     char hash[65];
 
     memset(out, 0, sizeof(*out));
+    if (http_header_count(headers, num_headers, "Authorization") > 1) {
+        gw_deny(out, 400, "invalid_request_error", "ambiguous_credentials",
+                "the request carries more than one Authorization header; send exactly one: "
+                "'Authorization: Bearer TOKEN'");
+        return;
+    }
     if (!http_bearer_token(headers, num_headers, &token_text, &token_len)) {
         gw_deny(out, 401, "authentication_error", "missing_token",
                 "missing bearer token: send the header 'Authorization: Bearer TOKEN' with a "
@@ -73,10 +99,6 @@ void gw_admit(const gw_state_t *state, const http_header_t *headers, size_t num_
                 out->token->user, out->instance->project);
         return;
     }
-    if (!gw_is_ready(out->instance->status) || out->instance->upstream == NULL) {
-        gw_deny(out, 503, "service_unavailable", "instance_not_ready",
-                "instance %s is %s; retry in a few seconds", out->instance->id,
-                out->instance->status);
-        return;
-    }
+    if (!gw_is_ready(out->instance->status) || out->instance->upstream == NULL)
+        gw_deny_not_serving(out, out->instance);
 }

@@ -26,7 +26,19 @@ struct gateway {
     int port;
     gw_poller_t *poller;
     gw_records_t *records;
+    int64_t state_max_age_ms;
+    int64_t stale_logged_ms;   /* loop thread: last warning about a stale state */
 };
+
+/* Descriptors kept free for everything but client connections: logs, the
+ * store, the state and records threads' connections, libuv's own. */
+#define GW_RESERVED_FDS 64
+
+/* Return the maximum number of client connections that fit under a
+ * descriptor limit of nofile, at two descriptors each (client and
+ * instance) after GW_RESERVED_FDS, and at least 1. For nofile 0
+ * (unlimited) it returns fallback. */
+size_t gw_connection_limit(uint64_t nofile, size_t fallback);
 
 /* The HTTP handler for every request (loop thread); user is the gateway. */
 void gw_proxy_handle(http_exchange_t *ex, void *user);

@@ -14,7 +14,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-#define GW_POLL_WAIT_S 25
 /* The HTTP timeout covers the server's wait plus a margin for a slow response. */
 #define GW_POLL_TIMEOUT_MS ((GW_POLL_WAIT_S + 10) * 1000L)
 #define GW_POLL_BACKOFF_MS 1000
@@ -26,10 +25,17 @@ struct gw_poller {
     pthread_cond_t changed;    /* a snapshot arrived, or stop was set */
     int stop;
     gw_state_t *current;
+    int64_t answered_ms;       /* monotonic ms of the last 200 or 304 */
     char *server_url;
     char *api_token;
     size_t failures;           /* failed polls since the last success */
     int64_t last_error_log_ms;
+    int64_t last_auth_log_ms;  /* last error about a rejected token, or 0 */
+    /* The status (401 or 403) of a poll that rejected the token before any
+     * snapshot arrived, and the server's message, for gateway_start. */
+    long rejected_status;
+    char rejected_message[512];
+    int first_wait_over;       /* gw_poller_wait_first returned */
 };
 
 static void gw_poller_release(gw_poller_t *poller)
@@ -96,11 +102,51 @@ static void gw_poller_failed(gw_poller_t *poller, const char *why)
     }
 }
 
+/* The server refused the token (401 or 403). While gateway_start waits for
+ * the first snapshot, gw_poller_wait_first reports it, so the gateway fails
+ * to start instead of answering 503 for ever. Later (a token revoked while
+ * running) the snapshot ages into 503 state_stale, and an error is logged
+ * at most every 30 s. */
+static void gw_poller_rejected(gw_poller_t *poller, long status, const char *why)
+{
+    int64_t now = clock_mono_ms();
+
+    if (gw_poller_stopping(poller))
+        return;
+    poller->failures++;
+
+    pthread_mutex_lock(&poller->lock);
+    int first = poller->current == NULL && !poller->first_wait_over;
+    if (first) {
+        poller->rejected_status = status;
+        snprintf(poller->rejected_message, sizeof(poller->rejected_message), "%s", why);
+        pthread_cond_broadcast(&poller->changed);
+    }
+    pthread_mutex_unlock(&poller->lock);
+
+    if (first || (poller->last_auth_log_ms != 0 &&
+                  now - poller->last_auth_log_ms < GW_POLL_LOG_EVERY_MS))
+        return;
+    log_error("gateway", "the server %s rejects the gateway's api token with HTTP %ld (%s): "
+              "the token is unknown, expired, revoked or not an admin's api token; requests "
+              "get 503 once the state is stale; restart the gateway with a valid --token",
+              poller->server_url, status, why);
+    poller->last_auth_log_ms = now;
+}
+
+static void gw_poller_answered(gw_poller_t *poller)
+{
+    pthread_mutex_lock(&poller->lock);
+    poller->answered_ms = clock_mono_ms();
+    pthread_mutex_unlock(&poller->lock);
+}
+
 static void gw_poller_publish(gw_poller_t *poller, gw_state_t *state)
 {
     pthread_mutex_lock(&poller->lock);
     gw_state_t *old = poller->current;
     poller->current = state;
+    poller->answered_ms = clock_mono_ms();
     pthread_cond_broadcast(&poller->changed);
     pthread_mutex_unlock(&poller->lock);
 
@@ -126,6 +172,9 @@ static int64_t gw_poller_once(gw_poller_t *poller, int64_t generation)
 
     if (res.status == 304) {
         next = generation;
+        gw_poller_answered(poller);
+    } else if (res.status == 401 || res.status == 403) {
+        gw_poller_rejected(poller, res.status, res.error[0] ? res.error : "no detail");
     } else if (res.status != 200) {
         gw_poller_failed(poller, res.error);
     } else {
@@ -209,26 +258,39 @@ gw_poller_t *gw_poller_start(const char *server_url, const char *api_token, char
     return poller;
 }
 
-int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms)
+int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms, long *rejected_status,
+                         char *message, size_t message_size)
 {
     struct timespec deadline;
-    int have;
+    int result;
 
     gw_deadline_in(&deadline, timeout_ms);
     pthread_mutex_lock(&poller->lock);
-    while (poller->current == NULL &&
+    while (poller->current == NULL && poller->rejected_status == 0 &&
            pthread_cond_timedwait(&poller->changed, &poller->lock, &deadline) == 0)
         ;
-    have = poller->current != NULL;
+    poller->first_wait_over = 1;
+    if (poller->current != NULL) {
+        result = 1;
+    } else if (poller->rejected_status != 0) {
+        *rejected_status = poller->rejected_status;
+        snprintf(message, message_size, "%s", poller->rejected_message);
+        result = -1;
+    } else {
+        result = 0;
+    }
     pthread_mutex_unlock(&poller->lock);
-    return have;
+    return result;
 }
 
-gw_state_t *gw_poller_current(gw_poller_t *poller)
+gw_state_t *gw_poller_current(gw_poller_t *poller, int64_t *age_ms)
 {
     pthread_mutex_lock(&poller->lock);
     gw_state_t *state = poller->current ? gw_state_ref(poller->current) : NULL;
+    int64_t answered = poller->answered_ms;
     pthread_mutex_unlock(&poller->lock);
+
+    *age_ms = clock_mono_ms() - answered;
     return state;
 }
 

@@ -10,19 +10,30 @@
 
 typedef struct gw_poller gw_poller_t;
 
+/* Seconds the server may hold one long poll of the state. */
+#define GW_POLL_WAIT_S 25
+/* Default age of the last poll response beyond which the gateway stops
+ * serving from its snapshot: one full long poll plus a margin. */
+#define GW_STATE_MAX_AGE_MS ((GW_POLL_WAIT_S + 10) * 1000L)
+
 /* Start polling. Copies server_url and api_token. Returns NULL and writes the
  * reason into err when the thread cannot start. */
 gw_poller_t *gw_poller_start(const char *server_url, const char *api_token, char *err,
                              size_t err_size);
 
 /* Wait up to timeout_ms for the first snapshot. Returns 1 once one arrived,
- * 0 on timeout. */
-int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms);
+ * 0 on timeout, or -1 as soon as a poll is answered 401 or 403 before any
+ * snapshot: *rejected_status then holds that status and message the
+ * server's error message (never the token). */
+int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms, long *rejected_status,
+                         char *message, size_t message_size);
 
 /* The newest snapshot with a reference the caller releases with
- * gw_state_unref, or NULL before the first. Takes a mutex held only for a
- * pointer swap, so the loop thread may call it per request. */
-gw_state_t *gw_poller_current(gw_poller_t *poller);
+ * gw_state_unref, or NULL before the first. *age_ms receives the
+ * milliseconds since the last successful poll response (200 or 304),
+ * which bounds how far the snapshot may lag behind revocations. Takes a mutex held
+ * only for a pointer swap, so the loop thread may call it per request. */
+gw_state_t *gw_poller_current(gw_poller_t *poller, int64_t *age_ms);
 
 /* Stop polling and release the caller's handle. The thread may be inside a
  * long poll (up to ~30 s): it is detached and frees the shared state itself

@@ -22,6 +22,8 @@
 /* Status recorded for a request the client abandoned before any response
  * head arrived (the nginx convention). */
 #define GW_STATUS_CLIENT_CLOSED 499
+/* Repeated refusals for a stale state are logged at most this often. */
+#define GW_STALE_LOG_EVERY_MS 30000
 
 typedef enum {
     GW_USAGE_NONE,   /* not a completion, or a response without usage */
@@ -34,7 +36,9 @@ typedef struct {
     http_exchange_t *ex;       /* NULL once the exchange closed */
     gw_upstream_t *up;         /* NULL once the upstream ended or was aborted */
     int depth;
-    int finished;              /* record written, in-flight count lowered */
+    int finished;              /* record written, in-flight count lowered if active */
+    int inference;             /* a POST: counts as activity once connected */
+    int active;                /* counted in flight with gw_records_begin */
     int cutting;               /* the gateway itself is closing the client connection */
     int paused;
 
@@ -74,6 +78,27 @@ static int64_t gw_elapsed_ms(int64_t since_us)
     return (clock_mono_us() - since_us) / 1000;
 }
 
+/* Token counts of a streamed completion, on whichever path it ends: the
+ * usage object when one arrived, else the content events the client got
+ * (cancelled, cut, or a server that sends no usage), marked as estimated. */
+static void gw_proxy_stream_usage(gw_proxy_t *p)
+{
+    gw_record_t *r = &p->record;
+
+    if (p->sse.have_usage) {
+        r->prompt_tokens = p->sse.prompt_tokens;
+        r->completion_tokens = p->sse.completion_tokens;
+        return;
+    }
+    /* Not a stream, or one whose parsing stopped when memory ran out: the
+     * count stopped short there, so no estimate. */
+    if (p->usage_mode != GW_USAGE_SSE)
+        return;
+    r->prompt_tokens = -1;
+    r->completion_tokens = (int64_t)p->sse.content_events;
+    r->usage_estimated = 1;
+}
+
 /* Write the request's record and lower its in-flight count, once, on
  * whichever path ends it. */
 static void gw_proxy_finish(gw_proxy_t *p, int status, int cancelled)
@@ -83,14 +108,18 @@ static void gw_proxy_finish(gw_proxy_t *p, int status, int cancelled)
     p->finished = 1;
 
     gw_record_t *r = &p->record;
+    gw_proxy_stream_usage(p);
     r->status = status;
     r->cancelled = cancelled;
     r->latency_ms = gw_elapsed_ms(p->start_us);
     r->ttfb_ms = p->first_byte_us >= 0 ? (p->first_byte_us - p->start_us) / 1000 : -1;
-    gw_records_end(p->gw->records, r, clock_wall_ms());
+    gw_records_end(p->gw->records, r, clock_wall_ms(), p->active);
 
-    char tokens[64] = "";
-    if (r->prompt_tokens >= 0)
+    char tokens[80] = "";
+    if (r->usage_estimated)
+        snprintf(tokens, sizeof(tokens), ", about %" PRId64 " completion tokens (no usage)",
+                 r->completion_tokens);
+    else if (r->prompt_tokens >= 0)
         snprintf(tokens, sizeof(tokens), ", %" PRId64 " prompt and %" PRId64 " completion tokens",
                  r->prompt_tokens, r->completion_tokens);
     log_debug("gateway", "instance %s: %s %s -> %d in %" PRId64 " ms%s%s", r->instance_id,
@@ -164,6 +193,19 @@ static void gw_proxy_send(gw_proxy_t *p, const char *data, size_t len)
 
 /* Upstream side ---------------------------------------------------------- */
 
+/* Activity is an inference request that reached the instance: model
+ * listings, health checks, metrics scrapes and failed connects are
+ * recorded but do not keep an instance busy or active. */
+static void gw_proxy_on_connect(void *user)
+{
+    gw_proxy_t *p = user;
+
+    if (!p->inference || p->finished)
+        return;
+    p->active = 1;
+    gw_records_begin(p->gw->records, p->record.instance_id, clock_wall_ms());
+}
+
 static void gw_proxy_on_head(void *user, const http_response_t *resp)
 {
     gw_proxy_t *p = user;
@@ -212,6 +254,21 @@ static void gw_proxy_keep_body(gw_proxy_t *p, const char *data, size_t len)
     }
 }
 
+/* gw_sse ran out of memory: send what it produced and every byte it had
+ * not yet passed on, once each, and forward the rest of the body unparsed. */
+static void gw_proxy_sse_failed(gw_proxy_t *p, const char *data, size_t len)
+{
+    gw_sse_span_t spans[2];
+    size_t n = gw_sse_unsent(&p->sse, data, len, spans);
+
+    log_warn("gateway", "instance %s: out of memory reading the event stream; forwarding "
+             "the rest unparsed, without token counts", p->record.instance_id);
+    p->usage_mode = GW_USAGE_NONE;
+    gw_proxy_send(p, p->out.data, p->out.len);
+    for (size_t i = 0; i < n; i++)
+        gw_proxy_send(p, spans[i].data, spans[i].len);
+}
+
 static void gw_proxy_on_body(void *user, const char *data, size_t len)
 {
     gw_proxy_t *p = user;
@@ -219,14 +276,10 @@ static void gw_proxy_on_body(void *user, const char *data, size_t len)
     gw_proxy_enter(p);
     if (p->usage_mode == GW_USAGE_SSE) {
         buf_reset(&p->out);
-        if (gw_sse_feed(&p->sse, data, len, &p->out) != 0) {
-            /* Out of memory: the client still gets every byte unparsed. */
-            p->usage_mode = GW_USAGE_NONE;
-            gw_proxy_send(p, p->sse.event.data, p->sse.event.len);
-            gw_proxy_send(p, data, len);
-        } else {
+        if (gw_sse_feed(&p->sse, data, len, &p->out) != 0)
+            gw_proxy_sse_failed(p, data, len);
+        else
             gw_proxy_send(p, p->out.data, p->out.len);
-        }
     } else {
         if (p->usage_mode == GW_USAGE_JSON)
             gw_proxy_keep_body(p, data, len);
@@ -235,23 +288,21 @@ static void gw_proxy_on_body(void *user, const char *data, size_t len)
     gw_proxy_leave(p);
 }
 
+/* The body ended whole: pass on any event still held, and read the usage
+ * of a non-streamed completion. A stream's counts are taken when the
+ * request finishes (gw_proxy_stream_usage). */
 static void gw_proxy_take_usage(gw_proxy_t *p)
 {
     int64_t prompt = 0, completion = 0;
-    int found = 0;
 
     if (p->usage_mode == GW_USAGE_SSE) {
         buf_reset(&p->out);
         if (gw_sse_finish(&p->sse, &p->out) == 0)
             gw_proxy_send(p, p->out.data, p->out.len);
-        found = p->sse.have_usage;
-        prompt = p->sse.prompt_tokens;
-        completion = p->sse.completion_tokens;
-    } else if (p->usage_mode == GW_USAGE_JSON && !p->body_overflow && p->body.len > 0) {
-        found = gw_usage_from_json(p->body.data, p->body.len, &prompt, &completion);
-    }
-
-    if (found) {
+        else
+            gw_proxy_sse_failed(p, NULL, 0);
+    } else if (p->usage_mode == GW_USAGE_JSON && !p->body_overflow && p->body.len > 0 &&
+               gw_usage_from_json(p->body.data, p->body.len, &prompt, &completion)) {
         p->record.prompt_tokens = prompt;
         p->record.completion_tokens = completion;
     }
@@ -294,6 +345,7 @@ static void gw_proxy_on_end(void *user, gw_upstream_result_t result, const char 
 /* Requests --------------------------------------------------------------- */
 
 static const gw_upstream_callbacks_t gw_proxy_upstream_callbacks = {
+    .on_connect = gw_proxy_on_connect,
     .on_head = gw_proxy_on_head,
     .on_body = gw_proxy_on_body,
     .on_end = gw_proxy_on_end,
@@ -321,6 +373,7 @@ static gw_proxy_t *gw_proxy_new(gateway_t *gw, http_exchange_t *ex, const gw_adm
     snprintf(p->method, sizeof(p->method), "%.*s", (int)req->method_len, req->method);
     snprintf(p->path, sizeof(p->path), "%.*s", (int)target->forward_path_len,
              target->forward_path);
+    p->inference = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
     p->completion = gw_is_completion(req->method, req->method_len, target->forward_path,
                                      target->forward_path_len);
     return p;
@@ -377,7 +430,6 @@ static void gw_proxy_start(gateway_t *gw, http_exchange_t *ex, const gw_admissio
     gw_proxy_enter(p);
     http_exchange_on_close(ex, gw_proxy_on_close, p);
     http_exchange_on_drain(ex, gw_proxy_on_drain, p);
-    gw_records_begin(gw->records, p->record.instance_id, p->record.time);
 
     if (gw_proxy_forward(p, target, err, sizeof(err)) != 0) {
         log_warn("gateway", "instance %s: request to upstream %s failed: %s",
@@ -407,6 +459,25 @@ static void gw_reply_gateway_only(http_exchange_t *ex, const gw_target_t *target
                    NULL);
 }
 
+/* The snapshot may miss revocations, so reject rather than serve from it. */
+static void gw_reply_stale(gateway_t *gw, http_exchange_t *ex, int64_t age_ms)
+{
+    char message[256];
+    int64_t now = clock_mono_ms();
+
+    if (gw->stale_logged_ms == 0 || now - gw->stale_logged_ms >= GW_STALE_LOG_EVERY_MS) {
+        log_warn("gateway", "rejecting requests with 503: the last state response from the "
+                 "server is %" PRId64 " ms old (limit %" PRId64 " ms); check that the server "
+                 "is up", age_ms, gw->state_max_age_ms);
+        gw->stale_logged_ms = now;
+    }
+    snprintf(message, sizeof(message),
+             "the gateway has had no state from the server for %" PRId64 " s, so it cannot "
+             "check tokens; retry later", age_ms / 1000);
+    gw_reply_error(ex, 503, "service_unavailable", "state_stale", message,
+                   "Retry-After: 5\r\n");
+}
+
 void gw_proxy_handle(http_exchange_t *ex, void *user)
 {
     gateway_t *gw = user;
@@ -420,20 +491,29 @@ void gw_proxy_handle(http_exchange_t *ex, void *user)
         return;
     }
 
-    gw_state_t *state = gw_poller_current(gw->poller);
+    int64_t age_ms;
+    gw_state_t *state = gw_poller_current(gw->poller, &age_ms);
     if (state == NULL) {
         gw_reply_error(ex, 503, "service_unavailable", "no_state",
                        "the gateway has not yet received its state from the server; retry "
                        "in a few seconds", "Retry-After: 5\r\n");
         return;
     }
+    if (age_ms > gw->state_max_age_ms) {
+        gw_state_unref(state);
+        gw_reply_stale(gw, ex, age_ms);
+        return;
+    }
 
     gw_admit(state, req->headers, req->num_headers, target.name, clock_wall_ms(), &adm);
     if (adm.status != 0) {
+        char retry_after[32] = "";
+        if (adm.retry_after_s > 0)
+            snprintf(retry_after, sizeof(retry_after), "Retry-After: %d\r\n", adm.retry_after_s);
         log_debug("gateway", "/serve/%s: %d %s (from %s)", target.name, adm.status, adm.code,
                   http_exchange_peer(ex));
         gw_reply_error(ex, adm.status, adm.type, adm.code, adm.message,
-                       adm.status == 503 ? "Retry-After: 5\r\n" : NULL);
+                       retry_after[0] ? retry_after : NULL);
     } else {
         gw_proxy_start(gw, ex, &adm, &target);
     }

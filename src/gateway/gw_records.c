@@ -1,9 +1,11 @@
 /* Request records and activity: a mutex-guarded batch filled by the loop
- * thread and posted by a background thread, every 250 ms when there is
- * anything and at once when an instance becomes busy. */
+ * thread and posted by a background thread. It posts every 250 ms when
+ * there is anything and at once when an instance becomes busy. Instances
+ * with requests in flight go out every GW_RECORDS_HEARTBEAT_MS. */
 #include "gateway/gw_records.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,9 +23,11 @@
 typedef struct {
     gw_activity_t activity;
     int dirty;                 /* changed since the last successful post */
+    int64_t taken_ms;          /* monotonic ms when a post last carried it */
 } gw_activity_entry_t;
 
 struct gw_records {
+    char gateway_id[GW_GATEWAY_ID_SIZE];
     char *server_url;
     char *api_token;
     pthread_t thread;
@@ -86,10 +90,11 @@ void gw_records_begin(gw_records_t *records, const char *instance_id, int64_t no
     pthread_mutex_unlock(&records->lock);
 }
 
-void gw_records_end(gw_records_t *records, const gw_record_t *record, int64_t end_ms)
+void gw_records_end(gw_records_t *records, const gw_record_t *record, int64_t end_ms,
+                    int active)
 {
     pthread_mutex_lock(&records->lock);
-    gw_activity_entry_t *entry = gw_activity_find(records, record->instance_id);
+    gw_activity_entry_t *entry = active ? gw_activity_find(records, record->instance_id) : NULL;
     if (entry != NULL) {
         if (entry->activity.in_flight > 0)
             entry->activity.in_flight--;
@@ -109,7 +114,7 @@ static json_t *gw_nullable_int(int64_t value)
     return value >= 0 ? json_integer(value) : json_null();
 }
 
-json_t *gw_records_json(const gw_record_t *records, size_t num_records,
+json_t *gw_records_json(const char *gateway_id, const gw_record_t *records, size_t num_records,
                         const gw_activity_t *activity, size_t num_activity)
 {
     json_t *list = json_array();
@@ -117,14 +122,19 @@ json_t *gw_records_json(const gw_record_t *records, size_t num_records,
 
     for (size_t i = 0; i < num_records; i++) {
         const gw_record_t *r = &records[i];
-        json_array_append_new(
-            list, json_pack("{s:s, s:s?, s:I, s:i, s:I, s:o, s:o, s:o, s:b}",
-                            "instance_id", r->instance_id, "token_id",
-                            r->token_id[0] ? r->token_id : NULL, "time", (json_int_t)r->time,
-                            "status", r->status, "latency_ms", (json_int_t)r->latency_ms,
-                            "ttfb_ms", gw_nullable_int(r->ttfb_ms), "prompt_tokens",
-                            gw_nullable_int(r->prompt_tokens), "completion_tokens",
-                            gw_nullable_int(r->completion_tokens), "cancelled", r->cancelled));
+        json_t *item = json_pack("{s:s, s:s?, s:I, s:i, s:I, s:o, s:o, s:o, s:b}",
+                                 "instance_id", r->instance_id, "token_id",
+                                 r->token_id[0] ? r->token_id : NULL, "time", (json_int_t)r->time,
+                                 "status", r->status, "latency_ms", (json_int_t)r->latency_ms,
+                                 "ttfb_ms", gw_nullable_int(r->ttfb_ms), "prompt_tokens",
+                                 gw_nullable_int(r->prompt_tokens), "completion_tokens",
+                                 gw_nullable_int(r->completion_tokens), "cancelled",
+                                 r->cancelled);
+        /* Only estimated records carry the flag, so the usual record reads
+         * the same to a server that does not know it. */
+        if (item != NULL && r->usage_estimated)
+            json_object_set_new(item, "usage_estimated", json_true());
+        json_array_append_new(list, item);
     }
     for (size_t i = 0; i < num_activity; i++) {
         json_array_append_new(busy, json_pack("{s:s, s:I, s:i}", "instance_id",
@@ -132,7 +142,8 @@ json_t *gw_records_json(const gw_record_t *records, size_t num_records,
                                               (json_int_t)activity[i].last_activity_at,
                                               "in_flight", activity[i].in_flight));
     }
-    return json_pack("{s:o, s:o}", "records", list, "activity", busy);
+    return json_pack("{s:s, s:o, s:o}", "gateway_id", gateway_id, "records", list, "activity",
+                     busy);
 }
 
 /* What one post carries, taken out of the shared batch under the lock. */
@@ -143,10 +154,20 @@ typedef struct {
     size_t num_activity;
 } gw_batch_t;
 
-/* Move the pending records and the changed activity into batch; caller
- * holds the lock. Returns 0, or -1 when memory runs out (nothing moved). */
+/* Whether a post must carry this entry: it changed, or it has requests in
+ * flight and no post carried it for a heartbeat period. */
+static int gw_activity_due(const gw_activity_entry_t *entry, int64_t now_ms)
+{
+    return entry->dirty ||
+           (entry->activity.in_flight > 0 && now_ms - entry->taken_ms >= GW_RECORDS_HEARTBEAT_MS);
+}
+
+/* Move the pending records and the due activity into batch; caller holds
+ * the lock. Returns 0, or -1 when memory runs out (nothing moved). */
 static int gw_batch_take(gw_records_t *records, gw_batch_t *batch)
 {
+    int64_t now = clock_mono_ms();
+
     memset(batch, 0, sizeof(*batch));
     batch->records = malloc((records->num_pending + 1) * sizeof(*batch->records));
     batch->activity = malloc((records->num_activity + 1) * sizeof(*batch->activity));
@@ -168,8 +189,10 @@ static int gw_batch_take(gw_records_t *records, gw_batch_t *batch)
         gw_activity_entry_t entry = records->activity[i];
         if (!entry.dirty && entry.activity.in_flight == 0)
             continue;
-        if (entry.dirty)
+        if (gw_activity_due(&entry, now)) {
             batch->activity[batch->num_activity++] = entry.activity;
+            entry.taken_ms = now;
+        }
         entry.dirty = 0;
         records->activity[kept++] = entry;
     }
@@ -198,19 +221,34 @@ static void gw_batch_return(gw_records_t *records, const gw_batch_t *batch)
     }
 }
 
+/* Results of one post. */
+enum { GW_POST_OK = 0, GW_POST_RETRY = -1, GW_POST_REJECTED = -2 };
+
 static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
 {
     api_result_t res;
-    json_t *body = gw_records_json(batch->records, batch->num_records, batch->activity,
-                                   batch->num_activity);
+    json_t *body = gw_records_json(records->gateway_id, batch->records, batch->num_records,
+                                   batch->activity, batch->num_activity);
     int ok = 0;
 
     if (body == NULL)
-        return -1;
+        return GW_POST_RETRY;
     if (api_call(records->server_url, records->api_token, "POST", "/api/v1/gateway/records",
                  body, GW_RECORDS_TIMEOUT_MS, &res) == 0 &&
         res.status >= 200 && res.status < 300)
         ok = 1;
+
+    /* The same body would be rejected again and hold up every later record,
+     * for example when this gateway sends a field an older server does not
+     * know: drop these records instead. */
+    if (!ok && res.status == 400) {
+        log_error("gateway", "the server rejected %zu request records with 400: %s; dropping "
+                  "them (run the gateway and the server from the same nimdeck version)",
+                  batch->num_records, res.error[0] ? res.error : "no detail");
+        api_result_free(&res);
+        json_decref(body);
+        return GW_POST_REJECTED;
+    }
 
     int64_t now = clock_mono_ms();
     if (ok) {
@@ -229,7 +267,7 @@ static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
     }
     api_result_free(&res);
     json_decref(body);
-    return ok ? 0 : -1;
+    return ok ? GW_POST_OK : GW_POST_RETRY;
 }
 
 static void gw_batch_free(gw_batch_t *batch)
@@ -260,17 +298,21 @@ static void gw_records_flush(gw_records_t *records)
     int rc = gw_batch_post(records, &batch);
     pthread_mutex_lock(&records->lock);
 
-    if (rc != 0)
+    if (rc == GW_POST_REJECTED)
+        batch.num_records = 0;   /* dropped; the activity goes out again */
+    if (rc != GW_POST_OK)
         gw_batch_return(records, &batch);
     gw_batch_free(&batch);
 }
 
 static int gw_records_due(const gw_records_t *records)
 {
+    int64_t now = clock_mono_ms();
+
     if (records->num_pending > 0)
         return 1;
     for (size_t i = 0; i < records->num_activity; i++) {
-        if (records->activity[i].dirty)
+        if (gw_activity_due(&records->activity[i], now))
             return 1;
     }
     return 0;
@@ -336,6 +378,10 @@ gw_records_t *gw_records_start(const char *server_url, const char *api_token, ch
         snprintf(err, err_size, "out of memory starting the records thread");
         return NULL;
     }
+    unsigned char id[(GW_GATEWAY_ID_SIZE - 1) / 2];
+    randombytes_buf(id, sizeof(id));
+    sodium_bin2hex(records->gateway_id, sizeof(records->gateway_id), id, sizeof(id));
+
     pthread_mutex_init(&records->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -359,6 +405,11 @@ gw_records_t *gw_records_start(const char *server_url, const char *api_token, ch
         return NULL;
     }
     return records;
+}
+
+const char *gw_records_gateway_id(const gw_records_t *records)
+{
+    return records->gateway_id;
 }
 
 void gw_records_stop(gw_records_t *records)

@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #define GW_ID_MAX 128
+/* A gateway id: 16 hex characters and the NUL. */
+#define GW_GATEWAY_ID_SIZE 17
 
 typedef struct {
     char instance_id[GW_ID_MAX];
@@ -16,8 +18,12 @@ typedef struct {
     int status;                 /* HTTP status the client got (502 when the upstream failed) */
     int64_t latency_ms;         /* start to the last byte */
     int64_t ttfb_ms;            /* start to the first body byte; -1 when there was none */
-    int64_t prompt_tokens;      /* -1 when the response carried no usage */
-    int64_t completion_tokens;
+    int64_t prompt_tokens;      /* -1 when unknown */
+    int64_t completion_tokens;  /* -1 when unknown */
+    /* completion_tokens is the count of content events the client got,
+     * because the stream ended without a usage object; prompt_tokens is
+     * then -1. Posted as "usage_estimated": true, and left out when 0. */
+    int usage_estimated;
     int cancelled;              /* the client disconnected first */
 } gw_record_t;
 
@@ -27,19 +33,31 @@ typedef struct gw_records gw_records_t;
  * warning) so a server outage cannot grow the gateway's memory. */
 #define GW_RECORDS_MAX_PENDING 10000
 
-/* Start the posting thread. Copies server_url and api_token. Returns NULL
- * and writes the reason into err on failure. */
+/* An instance with requests in flight is posted at least this often even
+ * when nothing changed, because the server drops an in-flight count that
+ * is not refreshed for 5 s (so a crashed gateway cannot keep it busy). */
+#define GW_RECORDS_HEARTBEAT_MS 500
+
+/* Start the posting thread under a new random gateway id, which every post
+ * carries. Copies server_url and api_token. libsodium must be initialised.
+ * Returns NULL and writes the reason into err on failure. */
 gw_records_t *gw_records_start(const char *server_url, const char *api_token, char *err,
                                size_t err_size);
 
-/* Count a request forwarded to instance_id at now_ms (wall) as in flight.
- * A change from 0 to 1 is posted at once, so the idle checker treats the
- * instance as busy. Takes only a mutex that no thread holds across I/O. */
+/* This gateway process's id: 16 hex characters. */
+const char *gw_records_gateway_id(const gw_records_t *records);
+
+/* Count an inference request to instance_id as activity in flight from
+ * now_ms (wall). A change from 0 to 1 is posted at once, so the idle
+ * checker treats the instance as busy. Takes only a mutex that no thread
+ * holds across I/O. */
 void gw_records_begin(gw_records_t *records, const char *instance_id, int64_t now_ms);
 
-/* Append the record of a request that ended (any way), lower its in-flight
+/* Append the record of a forwarded request that ended (any way). When it
+ * was counted with gw_records_begin (active), also lower its in-flight
  * count and set the last activity to end_ms. Takes the same mutex only. */
-void gw_records_end(gw_records_t *records, const gw_record_t *record, int64_t end_ms);
+void gw_records_end(gw_records_t *records, const gw_record_t *record, int64_t end_ms,
+                    int active);
 
 /* Post what is pending (one try), stop the thread and free everything. */
 void gw_records_stop(gw_records_t *records);
@@ -51,7 +69,7 @@ typedef struct {
     int in_flight;
 } gw_activity_t;
 
-json_t *gw_records_json(const gw_record_t *records, size_t num_records,
-                               const gw_activity_t *activity, size_t num_activity);
+json_t *gw_records_json(const char *gateway_id, const gw_record_t *records, size_t num_records,
+                        const gw_activity_t *activity, size_t num_activity);
 
 #endif

@@ -115,6 +115,77 @@ static int gw_forward_request_header(const http_request_t *req, const http_heade
            !gw_name_is(h->name, h->name_len, "Expect");
 }
 
+static int gw_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int gw_is_token_param(const char *param, size_t len)
+{
+    static const char *const names[] = {"api_key", "access_token", "token", "key"};
+    char name[16];
+    size_t name_len = 0;
+
+    /* The name is compared percent-decoded, as the model server would read
+     * it, so "api%5Fkey" is caught too. */
+    for (size_t i = 0; i < len && param[i] != '='; i++) {
+        char c = param[i];
+        if (c == '%' && i + 2 < len && gw_hex_value(param[i + 1]) >= 0 &&
+            gw_hex_value(param[i + 2]) >= 0) {
+            c = (char)(gw_hex_value(param[i + 1]) * 16 + gw_hex_value(param[i + 2]));
+            i += 2;
+        }
+        if (name_len == sizeof(name))
+            return 0;
+        name[name_len++] = c;
+    }
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (gw_name_is(name, name_len, names[i]))
+            return 1;
+    }
+    return 0;
+}
+
+/* Append the forward target without query parameters that may carry a
+ * token: they are not credentials here, and a model server that logs
+ * URLs would write them to the console log. */
+static int gw_append_target(buf_t *out, const char *forward, size_t forward_len)
+{
+    const char *query = memchr(forward, '?', forward_len);
+    size_t path_len = query ? (size_t)(query - forward) : forward_len;
+    int rc = 0;
+    int kept = 0;
+
+    if (path_len == 0 || forward[0] != '/')
+        rc |= buf_append(out, "/", 1);
+    rc |= buf_append(out, forward, path_len);
+    if (query == NULL)
+        return rc;
+
+    const char *pos = query + 1;
+    const char *end = forward + forward_len;
+    while (pos <= end) {
+        const char *amp = memchr(pos, '&', (size_t)(end - pos));
+        const char *param_end = amp ? amp : end;
+        size_t param_len = (size_t)(param_end - pos);
+
+        if (param_len > 0 && !gw_is_token_param(pos, param_len)) {
+            rc |= buf_append(out, kept ? "&" : "?", 1);
+            rc |= buf_append(out, pos, param_len);
+            kept++;
+        }
+        pos = param_end + 1;
+    }
+    return rc;
+}
+
 int gw_build_upstream_request(const http_request_t *req, const char *forward,
                               size_t forward_len, const char *host_port, const char *body,
                               size_t body_len, int identity_only, buf_t *out)
@@ -125,9 +196,7 @@ int gw_build_upstream_request(const http_request_t *req, const char *forward,
 
     rc |= buf_append(out, req->method, req->method_len);
     rc |= buf_append(out, " ", 1);
-    if (forward_len == 0 || forward[0] != '/')
-        rc |= buf_append(out, "/", 1);
-    rc |= buf_append(out, forward, forward_len);
+    rc |= gw_append_target(out, forward, forward_len);
     rc |= buf_append_str(out, " HTTP/1.1\r\n");
 
     for (size_t i = 0; i < req->num_headers; i++) {

@@ -37,10 +37,17 @@ gw_target_kind_t gw_split_target(const char *target, size_t target_len, gw_targe
 int gw_is_hop_header(const char *name, size_t name_len, const http_header_t *headers,
                      size_t num_headers);
 
+/* Whether a query parameter ("name=value" or "name") is one that clients
+ * use for tokens: api_key, access_token, token or key, matched
+ * case-insensitively after percent-decoding the name. */
+int gw_is_token_param(const char *param, size_t len);
+
 /* Write the upstream request head and body into out. The head has the
- * method, the forward target and the client's headers except hop-by-hop
- * ones, Authorization, Host, Content-Length and Expect. Then come Host:
- * host_port, the Content-Length of body and Connection: close. With
+ * method and the forward target without token query parameters (see
+ * gw_is_token_param), whose other parameters stay in order. The client's
+ * headers follow, except hop-by-hop ones, Authorization, Host,
+ * Content-Length and Expect. Then come Host: host_port, the Content-Length
+ * of body and Connection: close. With
  * identity_only, Accept-Encoding is dropped too, so the response arrives
  * uncompressed and its usage can be read. Returns 0, or -1 when memory runs
  * out. */

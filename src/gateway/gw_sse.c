@@ -22,6 +22,15 @@ void gw_sse_free(gw_sse_t *sse)
     buf_free(&sse->event);
 }
 
+/* Every append of this file goes through here, so a test can make any one
+ * of them fail as if memory ran out. */
+static int gw_sse_append(gw_sse_t *sse, buf_t *b, const char *data, size_t len)
+{
+    if (sse->fail_append_at > 0 && --sse->fail_append_at == 0)
+        return -1;
+    return buf_append(b, data, len);
+}
+
 static int gw_usage_read(const json_t *root, int64_t *prompt_tokens, int64_t *completion_tokens)
 {
     const json_t *usage = json_object_get(root, "usage");
@@ -44,7 +53,7 @@ int gw_usage_from_json(const char *json, size_t len, int64_t *prompt_tokens,
 }
 
 /* Join the event's "data:" field values with LF, as an SSE client would. */
-static int gw_sse_event_data(const char *event, size_t len, buf_t *data)
+static int gw_sse_event_data(gw_sse_t *sse, const char *event, size_t len, buf_t *data)
 {
     size_t pos = 0;
     int lines = 0;
@@ -58,9 +67,9 @@ static int gw_sse_event_data(const char *event, size_t len, buf_t *data)
         size_t line_len = end - pos;
         if (line_len >= 5 && memcmp(line, "data:", 5) == 0) {
             size_t skip = (line_len > 5 && line[5] == ' ') ? 6 : 5;
-            if (lines > 0 && buf_append(data, "\n", 1) != 0)
+            if (lines > 0 && gw_sse_append(sse, data, "\n", 1) != 0)
                 return -1;
-            if (buf_append(data, line + skip, line_len - skip) != 0)
+            if (gw_sse_append(sse, data, line + skip, line_len - skip) != 0)
                 return -1;
             lines++;
         }
@@ -74,19 +83,42 @@ static int gw_sse_event_data(const char *event, size_t len, buf_t *data)
     return lines;
 }
 
-/* Parse one complete event for usage. Returns 1 when it is a usage-only
- * chunk ("choices": [] with a usage object), 0 otherwise, -1 out of memory. */
+static int gw_is_nonempty_string(const json_t *value)
+{
+    return json_is_string(value) && json_string_length(value) > 0;
+}
+
+/* Whether a completion chunk carries generated text: a chat delta's
+ * content or a legacy completion's text, in any choice. */
+static int gw_chunk_has_content(const json_t *root)
+{
+    const json_t *choice;
+    size_t i;
+
+    json_array_foreach(json_object_get(root, "choices"), i, choice) {
+        if (gw_is_nonempty_string(json_object_get(json_object_get(choice, "delta"), "content")) ||
+            gw_is_nonempty_string(json_object_get(choice, "text")))
+            return 1;
+    }
+    return 0;
+}
+
+/* Parse one complete event for usage and content. Returns 1 when it is a
+ * usage-only chunk ("choices": [] with a usage object), 0 otherwise, -1 out
+ * of memory. */
 static int gw_sse_inspect(gw_sse_t *sse, const char *event, size_t len)
 {
     buf_t data = BUF_INIT;
     int usage_only = 0;
 
-    /* Most events are content deltas: skip the JSON parse unless the event
-     * can hold a usage object at all. */
-    if (len == 0 || memmem(event, len, "\"usage\"", 7) == NULL)
+    /* Skip the JSON parse unless the event can hold usage or content at all
+     * (keep-alive comments, [DONE], role-only deltas). */
+    if (len == 0 || (memmem(event, len, "\"usage\"", 7) == NULL &&
+                     memmem(event, len, "\"content\"", 9) == NULL &&
+                     memmem(event, len, "\"text\"", 6) == NULL))
         return 0;
 
-    int lines = gw_sse_event_data(event, len, &data);
+    int lines = gw_sse_event_data(sse, event, len, &data);
     if (lines < 0) {
         buf_free(&data);
         return -1;
@@ -98,6 +130,8 @@ static int gw_sse_inspect(gw_sse_t *sse, const char *event, size_t len)
 
     json_t *root = json_loadb(data.data, data.len, 0, NULL);
     int64_t prompt = 0, completion = 0;
+    if (gw_chunk_has_content(root))
+        sse->content_events++;
     if (gw_usage_read(root, &prompt, &completion)) {
         sse->have_usage = 1;
         sse->prompt_tokens = prompt;
@@ -118,31 +152,26 @@ static int gw_sse_inspect(gw_sse_t *sse, const char *event, size_t len)
 static int gw_sse_hold(gw_sse_t *sse, const char *data, size_t len, buf_t *out)
 {
     if (sse->overflow)
-        return sse->strip_usage_only ? buf_append(out, data, len) : 0;
+        return sse->strip_usage_only ? gw_sse_append(sse, out, data, len) : 0;
 
     if (sse->event.len + len <= sse->max_event)
-        return buf_append(&sse->event, data, len);
+        return gw_sse_append(sse, &sse->event, data, len);
 
+    /* The held bytes leave the event as soon as they are in out, so a
+     * failure on data afterwards leaves no byte in both places. */
     sse->overflow = 1;
-    if (sse->strip_usage_only) {
-        if (buf_append(out, sse->event.data, sse->event.len) != 0)
-            return -1;
-        if (buf_append(out, data, len) != 0)
-            return -1;
-    }
+    if (sse->strip_usage_only &&
+        gw_sse_append(sse, out, sse->event.data, sse->event.len) != 0)
+        return -1;
     buf_reset(&sse->event);
-    return 0;
+    return sse->strip_usage_only ? gw_sse_append(sse, out, data, len) : 0;
 }
 
-/* The blank line ending the held event was seen, and span is the event's
- * last bytes. Decide whether the event reaches the client. */
-static int gw_sse_dispatch(gw_sse_t *sse, const char *span, size_t len, buf_t *out,
-                           int ends_with_cr)
+/* The blank line ending the held event was seen and is held too. Decide
+ * whether the event reaches the client. */
+static int gw_sse_dispatch(gw_sse_t *sse, buf_t *out, int ends_with_cr)
 {
     int kept = 1;
-
-    if (gw_sse_hold(sse, span, len, out) != 0)
-        return -1;
 
     if (!sse->overflow) {
         int usage_only = gw_sse_inspect(sse, sse->event.data, sse->event.len);
@@ -152,7 +181,7 @@ static int gw_sse_dispatch(gw_sse_t *sse, const char *span, size_t len, buf_t *o
             if (usage_only) {
                 kept = 0;
                 sse->dropped_events++;
-            } else if (buf_append(out, sse->event.data, sse->event.len) != 0) {
+            } else if (gw_sse_append(sse, out, sse->event.data, sse->event.len) != 0) {
                 return -1;
             }
         }
@@ -169,10 +198,12 @@ static int gw_sse_dispatch(gw_sse_t *sse, const char *span, size_t len, buf_t *o
 int gw_sse_feed(gw_sse_t *sse, const char *data, size_t len, buf_t *out)
 {
     size_t start = 0;
+    int rc = -1;
 
     /* Without stripping nothing is ever removed, so every byte leaves now
      * and the held copy serves only the usage parse. */
-    if (!sse->strip_usage_only && buf_append(out, data, len) != 0)
+    sse->consumed = 0;
+    if (!sse->strip_usage_only && gw_sse_append(sse, out, data, len) != 0)
         return -1;
 
     for (size_t i = 0; i < len; i++) {
@@ -187,8 +218,8 @@ int gw_sse_feed(gw_sse_t *sse, const char *data, size_t len, buf_t *out)
             /* The LF completes the terminator of an event already decided:
              * it leaves with that event, never held with the next one. */
             if (cr_event_end == GW_SSE_CR_KEPT && sse->strip_usage_only &&
-                buf_append(out, data + i, 1) != 0)
-                return -1;
+                gw_sse_append(sse, out, data + i, 1) != 0)
+                goto done;
             start = i + 1;
             continue;
         }
@@ -205,25 +236,55 @@ int gw_sse_feed(gw_sse_t *sse, const char *data, size_t len, buf_t *out)
             continue;
         }
 
-        if (gw_sse_dispatch(sse, data + start, i + 1 - start, out, c == '\r') != 0)
-            return -1;
+        if (gw_sse_hold(sse, data + start, i + 1 - start, out) != 0)
+            goto done;
         start = i + 1;
+        if (gw_sse_dispatch(sse, out, c == '\r') != 0)
+            goto done;
     }
 
-    return gw_sse_hold(sse, data + start, len - start, out);
+    if (gw_sse_hold(sse, data + start, len - start, out) != 0)
+        goto done;
+    start = len;
+    rc = 0;
+
+done:
+    /* Bytes before start are in out, in the held event, or were dropped
+     * with a usage-only event; without stripping, all of data is in out. */
+    sse->consumed = sse->strip_usage_only ? start : len;
+    return rc;
 }
 
 int gw_sse_finish(gw_sse_t *sse, buf_t *out)
 {
+    sse->consumed = 0;
     if (!sse->overflow && sse->event.len > 0 &&
         gw_sse_inspect(sse, sse->event.data, sse->event.len) < 0)
         return -1;
 
     if (sse->strip_usage_only && !sse->overflow &&
-        buf_append(out, sse->event.data, sse->event.len) != 0)
+        gw_sse_append(sse, out, sse->event.data, sse->event.len) != 0)
         return -1;
 
     sse->overflow = 0;
     buf_reset(&sse->event);
     return 0;
+}
+
+size_t gw_sse_unsent(const gw_sse_t *sse, const char *data, size_t len, gw_sse_span_t spans[2])
+{
+    size_t n = 0;
+
+    /* Without stripping the held bytes were sent when they arrived. */
+    if (sse->strip_usage_only && sse->event.len > 0) {
+        spans[n].data = sse->event.data;
+        spans[n].len = sse->event.len;
+        n++;
+    }
+    if (sse->consumed < len) {
+        spans[n].data = data + sse->consumed;
+        spans[n].len = len - sse->consumed;
+        n++;
+    }
+    return n;
 }

@@ -1,5 +1,6 @@
 /* Server-sent event pass-through for completion streams: finds the usage
- * object across reads and can drop the usage-only chunk. No I/O. */
+ * object across reads, counts content events and can drop the usage-only
+ * chunk. No I/O. */
 #ifndef NIMDECK_GATEWAY_GW_SSE_H
 #define NIMDECK_GATEWAY_GW_SSE_H
 
@@ -24,7 +25,19 @@ typedef struct {
     int64_t prompt_tokens;
     int64_t completion_tokens;
     size_t dropped_events;  /* usage-only events removed so far */
+    /* Complete events with a non-empty choices[].delta.content or
+     * choices[].text. NIM streams about one token per event, so this is
+     * the completion-token estimate when no usage object arrives. */
+    size_t content_events;
+    size_t consumed;        /* leading input bytes the last feed accounted for */
+    unsigned fail_append_at; /* test hook: the Nth append from now fails (0: none) */
 } gw_sse_t;
+
+/* Bytes the client still needs after a failed feed or finish. */
+typedef struct {
+    const char *data;
+    size_t len;
+} gw_sse_span_t;
 
 /* Prepare a parser. strip_usage_only: remove usage-only chunks from the
  * output (set when the gateway added stream_options.include_usage itself).
@@ -36,12 +49,23 @@ void gw_sse_init(gw_sse_t *sse, int strip_usage_only, size_t max_event);
  * stripping, bytes of an incomplete event wait in sse->event until the blank
  * line that ends it (or until it outgrows max_event) and are then appended
  * unchanged, unless the event is usage-only. Returns 0, or -1 when memory
- * runs out. */
+ * runs out: the client must then get out and the spans of gw_sse_unsent. */
 int gw_sse_feed(gw_sse_t *sse, const char *data, size_t len, buf_t *out);
 
 /* End of the body: append any bytes still held (an unterminated last event is
- * forwarded as it is, and parsed for usage) to out. Returns 0 or -1. */
+ * forwarded as it is, and parsed for usage) to out. Returns 0, or -1 when
+ * memory runs out: the client must then get out and the spans of
+ * gw_sse_unsent(sse, NULL, 0, spans). */
 int gw_sse_finish(gw_sse_t *sse, buf_t *out);
+
+/* After gw_sse_feed(data, len) or gw_sse_finish returned -1, fill spans
+ * with the bytes the client must receive after out, in order. The first is
+ * the held event, but only when stripping, because otherwise it was sent
+ * already. The second is the part of data not yet accounted for. No byte is
+ * lost or repeated, and the caller must pass the rest of the body through
+ * unparsed. Returns the number of spans (0 to 2), which point into
+ * sse->event and data. */
+size_t gw_sse_unsent(const gw_sse_t *sse, const char *data, size_t len, gw_sse_span_t spans[2]);
 
 void gw_sse_free(gw_sse_t *sse);
 

@@ -18,7 +18,7 @@ typedef struct {
     char *id;
     char *path;
     char *project;
-    char *status;         /* loading, active, idle or stopping */
+    char *status;         /* queued, loading, active, idle or stopping */
     char *upstream;       /* "HOST:PORT", or NULL before the agent reports one */
 } gw_instance_t;
 

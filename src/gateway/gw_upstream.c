@@ -268,6 +268,11 @@ static void gw_upstream_on_connect(uv_connect_t *req, int status)
     }
 
     up->connected = 1;
+    if (up->cb.on_connect != NULL) {
+        up->cb.on_connect(up->user);
+        if (up->closing)
+            return;
+    }
     gw_upstream_arm_idle(up);
 
     uv_buf_t out = uv_buf_init(up->request.data, (unsigned int)up->request.len);

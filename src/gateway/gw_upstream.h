@@ -20,6 +20,9 @@ typedef enum {
 /* Callbacks run on the loop thread. Each may call gw_upstream_pause, _resume
  * or _abort on the upstream it is given. */
 typedef struct {
+    /* The TCP connection is up and the request is about to be sent; may be
+     * NULL. Not called when the connect fails. */
+    void (*on_connect)(void *user);
     /* The final response head (1xx heads are skipped). resp and the strings
      * it points to are valid only during the call. */
     void (*on_head)(void *user, const http_response_t *resp);

@@ -52,7 +52,15 @@ typedef struct {
     uint64_t idle_timeout_ms;   /* keep-alive idle; default 60000 */
     size_t max_connections;     /* default 10000; further accepts are closed */
     size_t write_high_water;    /* queued response bytes at which writes report 1; default 256 KiB */
+    uint64_t write_stall_timeout_ms; /* default 60000; see below */
 } http_limits_t;
+
+/* A client that stops reading must not hold its exchange open forever. When
+ * a connection's queued response bytes stay above write_high_water, or a
+ * writer paused by http_stream_write still waits for its drain callback,
+ * with no write progress (no byte taken by the kernel) for
+ * write_stall_timeout_ms, the connection is closed and an open exchange
+ * ends with aborted = 1. */
 
 /* Fill limits with the defaults above. */
 void http_limits_default(http_limits_t *limits);

@@ -22,6 +22,7 @@ void http_limits_default(http_limits_t *limits)
     limits->idle_timeout_ms = 60000;
     limits->max_connections = 10000;
     limits->write_high_water = 256 * 1024;
+    limits->write_stall_timeout_ms = 60000;
 }
 
 /* Zero fields take their defaults, so callers may set only what they need. */
@@ -49,6 +50,8 @@ static void limits_fill(http_limits_t *out, const http_limits_t *in)
         out->max_connections = def.max_connections;
     if (out->write_high_water == 0)
         out->write_high_water = def.write_high_water;
+    if (out->write_stall_timeout_ms == 0)
+        out->write_stall_timeout_ms = def.write_stall_timeout_ms;
 }
 
 void http_server_maybe_free(http_server_t *server)

@@ -265,10 +265,24 @@ static int head_result(int rc, size_t pos, size_t len, size_t max_head)
     return (int)pos;
 }
 
+/* The request line starting at data[start..len) decides between 414 and
+ * 431: a client that sent an over-long target needs a shorter URI, not
+ * fewer headers. Returns the code for a line over max_head, 0 when the line
+ * is within it (or has not ended yet and may still fit). */
+static int request_line_too_long(int rc, size_t start, size_t pos, size_t len, size_t max_head)
+{
+    if (rc == 0 && len - start >= max_head)
+        return HTTP_PARSE_URI_TOO_LONG;
+    if (rc > 0 && pos - start > max_head)
+        return HTTP_PARSE_URI_TOO_LONG;
+    return 0;
+}
+
 int http_parse_request(const char *data, size_t len, size_t max_head, size_t max_headers,
                        http_request_t *req)
 {
-    size_t pos = skip_leading_crlf(data, len);
+    size_t start = skip_leading_crlf(data, len);
+    size_t pos = start;
     const char *line;
     size_t line_len;
     http_framing_t framing;
@@ -279,6 +293,9 @@ int http_parse_request(const char *data, size_t len, size_t max_head, size_t max
         max_head = (size_t)INT32_MAX;
 
     int rc = next_line(data, len, &pos, &line, &line_len);
+    int too_long = request_line_too_long(rc, start, pos, len, max_head);
+    if (too_long != 0)
+        return too_long;
     if (rc <= 0)
         return head_result(rc, pos, len, max_head);
     if (pos > max_head)
@@ -367,6 +384,27 @@ int http_parse_response(const char *data, size_t len, size_t max_head, http_resp
     resp->chunked = framing.chunked;
     resp->keep_alive = framing.keep_alive;
     return (int)pos;
+}
+
+size_t http_header_count(const http_header_t *headers, size_t n, const char *name)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (http_token_eq(headers[i].name, headers[i].name_len, name))
+            count++;
+    }
+    return count;
+}
+
+const char *http_request_host_error(const http_request_t *req)
+{
+    size_t hosts = http_header_count(req->headers, req->num_headers, "Host");
+    if (hosts > 1)
+        return "the request carries more than one Host header; send exactly one";
+    if (hosts == 0 && req->minor_version >= 1)
+        return "missing Host header: an HTTP/1.1 request must carry one (RFC 9112 section 3.2)";
+    return NULL;
 }
 
 const char *http_header_find(const http_header_t *headers, size_t n, const char *name,

@@ -53,12 +53,17 @@ typedef struct {
 #define HTTP_PARSE_INCOMPLETE 0   /* need more bytes */
 #define HTTP_PARSE_BAD (-400)     /* malformed: answer 400 and close */
 #define HTTP_PARSE_TOO_LARGE (-431) /* head or header count over the limit */
+#define HTTP_PARSE_URI_TOO_LONG (-414) /* the request line alone is over the head limit */
 #define HTTP_PARSE_NOT_IMPLEMENTED (-501) /* e.g. a transfer coding other than chunked */
 
 /* Parse a request head from data[0..len). Returns the head's length in bytes
  * (> 0) when complete, or one of the codes above. Rejects (HTTP_PARSE_BAD)
  * both Content-Length and Transfer-Encoding, differing Content-Length values,
- * obs-folded headers, and bare LF line ends inside the head. */
+ * obs-folded headers, and bare LF line ends inside the head. A request line
+ * that with its CRLF exceeds max_head, or that has not ended within max_head
+ * bytes, gives HTTP_PARSE_URI_TOO_LONG; a head over max_head otherwise gives
+ * HTTP_PARSE_TOO_LARGE. The Host header is not checked here (see
+ * http_request_host_error). */
 int http_parse_request(const char *data, size_t len, size_t max_head,
                        size_t max_headers, http_request_t *req);
 
@@ -66,10 +71,18 @@ int http_parse_request(const char *data, size_t len, size_t max_head,
 int http_parse_response(const char *data, size_t len, size_t max_head,
                         http_response_t *resp);
 
+/* RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one Host header,
+ * and no request may carry more than one. Returns NULL when req is fine,
+ * else the reason, for a 400 response. */
+const char *http_request_host_error(const http_request_t *req);
+
 /* Case-insensitive header lookup; returns the value (not NUL-terminated)
  * and its length, or NULL. */
 const char *http_header_find(const http_header_t *headers, size_t n,
                              const char *name, size_t *value_len);
+
+/* Count the header lines named name (case-insensitive). */
+size_t http_header_count(const http_header_t *headers, size_t n, const char *name);
 
 /* Find "Authorization: Bearer TOKEN" (scheme matched case-insensitively,
  * spaces or tabs around the token). Returns 1 with token/len pointing into

@@ -49,6 +49,7 @@ static void on_write(uv_write_t *req, int status)
         http_conn_close(conn);
         return;
     }
+    http_conn_watch_writes(conn, 1);
 
     http_exchange_t *ex = conn->ex;
     if (conn->state != CONN_EXCHANGE || ex == NULL)
@@ -92,6 +93,7 @@ int http_conn_write(http_conn_t *conn, const uv_buf_t *segs, size_t nsegs)
     }
     conn->write_queued += total;
     conn->writes_pending++;
+    http_conn_watch_writes(conn, 0);
     return 0;
 
 fail:

@@ -29,9 +29,14 @@
  * so that the client reads the response instead of a reset. */
 #define LINGER_MS 2000
 
+/* While the write-stall watch is on, how often the timer looks for partial
+ * progress that completes no write request. */
+#define STALL_CHECK_MS 1000
+
 
 static void conn_process(http_conn_t *conn);
 static void conn_timer(http_conn_t *conn, uint64_t ms);
+static void conn_check_stall(http_conn_t *conn);
 
 /* ---- connection teardown ---- */
 
@@ -119,8 +124,11 @@ static void on_timer(uv_timer_t *timer)
     case CONN_EXCHANGE:
         /* A zero-delay wake-up: the response finished with nothing left to
          * write, so the exchange ends here rather than in a write callback. */
-        if (conn->ex != NULL && conn->ex->finished && conn->writes_pending == 0)
+        if (conn->ex != NULL && conn->ex->finished && conn->writes_pending == 0) {
             http_conn_exchange_done(conn);
+            return;
+        }
+        conn_check_stall(conn);
         return;
     case CONN_HEAD:
     case CONN_BODY:
@@ -146,6 +154,77 @@ void http_conn_defer(http_conn_t *conn)
 {
     if (conn->state != CONN_CLOSED)
         conn_timer(conn, 0);
+}
+
+/* ---- write stalls ---- */
+
+static void conn_note_progress(http_conn_t *conn)
+{
+    conn->stall_since = uv_now(conn->server->loop);
+    conn->stall_queue = uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp);
+}
+
+/* Whether the response waits on the client: its queue is above the
+ * high-water mark, or a writer paused by http_stream_write waits for the
+ * drain callback, which comes only once the queue falls to half the mark. */
+static int conn_writes_blocked(const http_conn_t *conn)
+{
+    if (conn->state != CONN_EXCHANGE || conn->write_queued == 0)
+        return 0;
+    if (conn->write_queued > conn->server->limits.write_high_water)
+        return 1;
+    return conn->ex != NULL && conn->ex->want_drain;
+}
+
+void http_conn_watch_writes(http_conn_t *conn, int completed)
+{
+    const http_limits_t *lim = &conn->server->limits;
+
+    if (!conn_writes_blocked(conn)) {
+        conn->stall_watch = 0;
+        return;
+    }
+    if (conn->stall_watch) {
+        if (completed)
+            conn_note_progress(conn);
+        return;
+    }
+
+    conn->stall_watch = 1;
+    conn_note_progress(conn);
+    /* An armed timer (a deferred wake-up) checks the stall when it fires. */
+    if (!uv_is_active((uv_handle_t *)&conn->timer))
+        conn_timer(conn, STALL_CHECK_MS < lim->write_stall_timeout_ms
+                             ? STALL_CHECK_MS : lim->write_stall_timeout_ms);
+}
+
+/* Timer wake-up during an exchange: close the connection when its blocked
+ * writes made no progress for write_stall_timeout_ms, else look again. */
+static void conn_check_stall(http_conn_t *conn)
+{
+    uint64_t timeout = conn->server->limits.write_stall_timeout_ms;
+
+    if (!conn->stall_watch)
+        return;
+    if (!conn_writes_blocked(conn)) {
+        conn->stall_watch = 0;
+        return;
+    }
+
+    /* libuv's count drops when the kernel takes part of a write request. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->tcp) < conn->stall_queue)
+        conn_note_progress(conn);
+
+    uint64_t stalled = uv_now(conn->server->loop) - conn->stall_since;
+    if (stalled >= timeout) {
+        log_debug(HTTP_LOG, "closing connection from %s: %zu response bytes queued and none "
+                  "written for %llu ms (write_stall_timeout_ms)", conn->peer, conn->write_queued,
+                  (unsigned long long)stalled);
+        http_conn_close(conn);
+        return;
+    }
+    uint64_t left = timeout - stalled;
+    conn_timer(conn, left < STALL_CHECK_MS ? left : STALL_CHECK_MS);
 }
 
 /* ---- reading ---- */
@@ -263,6 +342,12 @@ static void send_parse_error(http_conn_t *conn, int rc)
 
     log_debug(HTTP_LOG, "rejected a request from %s: parse error %d", conn->peer, rc);
     switch (rc) {
+    case HTTP_PARSE_URI_TOO_LONG:
+        snprintf(msg, sizeof msg,
+                 "request line exceeds %zu bytes; send a shorter target (path and query)",
+                 lim->max_header_bytes);
+        http_conn_send_error(conn, 414, "uri_too_long", msg);
+        return;
     case HTTP_PARSE_TOO_LARGE:
         snprintf(msg, sizeof msg,
                  "request head exceeds %zu bytes or %zu header fields; send a smaller head",
@@ -290,7 +375,7 @@ static void send_body_too_large(http_conn_t *conn)
 
     snprintf(msg, sizeof msg, "request body exceeds %zu bytes; send a smaller body",
              conn->server->limits.max_body_bytes);
-    http_conn_send_error(conn, 413, "body_too_large", msg);
+    http_conn_send_error(conn, 413, "payload_too_large", msg);
 }
 
 /* Hand the complete request at rbuf[0..msg_end) to the handler. parsed is
@@ -379,8 +464,13 @@ static void conn_read_head(http_conn_t *conn)
     /* Only a new line end can complete the head or reveal an error. */
     if (memchr(conn->rbuf + conn->scan, '\n', conn->rlen - conn->scan) == NULL) {
         conn->scan = conn->rlen;
-        if (conn->rlen >= lim->max_header_bytes)
-            send_parse_error(conn, HTTP_PARSE_TOO_LARGE);
+        if (conn->rlen >= lim->max_header_bytes) {
+            /* Over the limit without an end: the parser tells whether the
+             * request line itself (414) or the headers (431) are too long. */
+            int rc = http_parse_request(conn->rbuf, conn->rlen, lim->max_header_bytes,
+                                        lim->max_headers, &req);
+            send_parse_error(conn, rc < 0 ? rc : HTTP_PARSE_TOO_LARGE);
+        }
         return;
     }
     conn->scan = conn->rlen;
@@ -392,6 +482,13 @@ static void conn_read_head(http_conn_t *conn)
         return;
     if (rc < 0) {
         send_parse_error(conn, rc);
+        return;
+    }
+
+    const char *host_error = http_request_host_error(&req);
+    if (host_error != NULL) {
+        log_debug(HTTP_LOG, "rejected a request from %s: %s", conn->peer, host_error);
+        http_conn_send_error(conn, 400, "bad_request", host_error);
         return;
     }
     conn_head_done(conn, &req, (size_t)rc);

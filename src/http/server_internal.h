@@ -74,6 +74,12 @@ struct http_conn {
     http_exchange_t *ex;
     size_t write_queued; /* bytes handed to uv_write and not yet completed */
     size_t writes_pending;
+
+    /* Write-stall watch, on during an exchange while write_queued is above
+     * write_high_water or the writer waits for the drain callback. */
+    int stall_watch;
+    uint64_t stall_since;    /* uv_now() of the last write progress seen */
+    size_t stall_queue;      /* libuv's unwritten byte count at stall_since */
 };
 
 struct http_server {
@@ -120,6 +126,10 @@ void http_conn_send_error(http_conn_t *conn, int status, const char *code,
 
 /* Called by the response code when the exchange's last write completed. */
 void http_conn_exchange_done(http_conn_t *conn);
+
+/* Called after a write was queued (completed = 0) or completed (1): starts,
+ * renews or ends the write-stall watch. */
+void http_conn_watch_writes(http_conn_t *conn, int completed);
 
 /* Start timing and reading a freshly accepted connection. */
 void http_conn_start(http_conn_t *conn);

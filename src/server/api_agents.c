@@ -1,5 +1,6 @@
 /* API: agent registration, the work long poll with its leases, agent
  * listing and machine samples. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +26,12 @@ static int api_env_name_valid(const char *name)
 /* Build the lease of inst: its configuration with secrets, the merged
  * environment and every secret value for masking. The environment is the
  * vault first, then the config env. A null config value takes the vault
- * value of that name, or leaves the variable unset when there is none.
- * Returns NULL when the vault cannot be read. */
-static json_t *api_build_lease(server_t *srv, const store_instance_t *inst)
+ * value of that name. Returns NULL, with the reason the instance cannot
+ * start in reason, when the vault cannot be read or when a null value has
+ * no vault entry (deleted after the launch). The instance must then fail,
+ * because starting it with the variable unset would hide the mistake. */
+static json_t *api_build_lease(server_t *srv, const store_instance_t *inst, char *reason,
+                               size_t reason_size)
 {
     char err[256];
     json_t *vault = vault_read_all(srv->store, &srv->vault_key, inst->owner, err, sizeof(err));
@@ -37,6 +41,7 @@ static json_t *api_build_lease(server_t *srv, const store_instance_t *inst)
     if (vault == NULL) {
         log_error(SERVER_LOG, "instance %s: cannot read the vault of %s: %s", inst->id,
                   inst->owner, err);
+        snprintf(reason, reason_size, "the owner's vault cannot be decrypted");
         return NULL;
     }
 
@@ -47,12 +52,18 @@ static json_t *api_build_lease(server_t *srv, const store_instance_t *inst)
         json_array_append(secrets, value);
     }
     json_object_foreach(json_object_get(inst->config, "env"), name, value) {
+        if (json_is_null(value) && json_object_get(vault, name) == NULL) {
+            snprintf(reason, reason_size,
+                     "env %s is null (taken from the vault) but the vault of user %s has no "
+                     "entry %s any more; add it with `nimdeck vault set %s` and launch again",
+                     name, inst->owner, name, name);
+            json_decref(env);
+            json_decref(secrets);
+            json_decref(vault);
+            return NULL;
+        }
         if (json_is_null(value)) {
-            json_t *stored = json_object_get(vault, name);
-            if (stored != NULL)
-                json_object_set(env, name, stored);
-            else
-                json_object_del(env, name);
+            json_object_set(env, name, json_object_get(vault, name));
             continue;
         }
         json_object_set(env, name, value);
@@ -101,28 +112,38 @@ static void api_mark_stops_sent(server_t *srv, json_t *stop)
     }
 }
 
-/* Lease the next queued instance for the waiter's agent; NULL when none. */
+/* Queued instances one poll may fail at lease time before it gives up
+ * until the next poll, so a queue full of them cannot stall the loop. */
+#define API_LEASE_ATTEMPTS 16
+
+/* Lease the next queued instance for the waiter's agent; NULL when none.
+ * An instance whose lease cannot be built fails, and the next one is
+ * tried. */
 static json_t *api_next_lease(server_t *srv, server_waiter_t *w)
 {
     store_instance_t inst;
-    int rc = srv->store->ops->instance_lease(srv->store, w->queues, w->agent_name, &inst);
+    char reason[512];
 
-    if (rc == STORE_NOT_FOUND)
-        return NULL;
-    if (rc != STORE_OK) {
-        log_error(SERVER_LOG, "cannot lease work for agent %s: %s", w->agent_name,
-                  store_error(srv->store));
-        return NULL;
+    for (int attempt = 0; attempt < API_LEASE_ATTEMPTS; attempt++) {
+        int rc = srv->store->ops->instance_lease(srv->store, w->queues, w->agent_name, &inst);
+        if (rc == STORE_NOT_FOUND)
+            return NULL;
+        if (rc != STORE_OK) {
+            log_error(SERVER_LOG, "cannot lease work for agent %s: %s", w->agent_name,
+                      store_error(srv->store));
+            return NULL;
+        }
+
+        json_t *lease = api_build_lease(srv, &inst, reason, sizeof(reason));
+        if (lease != NULL) {
+            log_info(SERVER_LOG, "instance %s leased to agent %s", inst.id, w->agent_name);
+            store_instance_clear(&inst);
+            return lease;
+        }
+        server_transition(srv, &inst, "failed", reason);
+        store_instance_clear(&inst);
     }
-    json_t *lease = api_build_lease(srv, &inst);
-    if (lease == NULL) {
-        /* The vault cannot be opened, so the instance cannot start. */
-        server_transition(srv, &inst, "failed", "the owner's vault cannot be decrypted");
-    } else {
-        log_info(SERVER_LOG, "instance %s leased to agent %s", inst.id, w->agent_name);
-    }
-    store_instance_clear(&inst);
-    return lease;
+    return NULL;
 }
 
 static void api_work_evaluate(server_waiter_t *w, int timed_out)
@@ -227,35 +248,46 @@ static void api_agent_restarted(server_t *srv, const char *agent, json_t *runnin
 /* Check the registration body; queues becomes a new array of names. */
 static int api_agent_fields(api_ctx_t *ctx, api_error_t *err, json_t **queues)
 {
+    static const api_field_t fields[] = {
+        {"name", API_JSON_STRING, 1},
+        {"queues", API_JSON_ARRAY, 0},
+        {"hostname", API_JSON_STRING | API_JSON_NULL, 0},
+        {"address", API_JSON_STRING | API_JSON_NULL, 0},
+        {"running", API_JSON_ARRAY, 0},
+        {NULL, 0, 0},
+    };
+
+    if (api_check_body(ctx, err, fields) != 0)
+        return -1;
     const char *name = api_body_string(ctx, "name");
     json_t *requested = json_object_get(ctx->body, "queues");
-    json_t *running = json_object_get(ctx->body, "running");
     json_t *item;
     size_t i;
 
-    if (name == NULL || !api_valid_user_name(name))
-        return api_fail(err, 400, "bad_request", NULL,
-                        "invalid agent name: expected 1-64 of A-Z a-z 0-9 . _ -");
-    if (running != NULL && !json_is_array(running))
-        return api_fail(err, 400, "bad_request", NULL,
-                        "\"running\" must be an array of instance ids");
-    if (requested != NULL && (!json_is_array(requested) || json_array_size(requested) == 0))
+    if (api_check_name(err, "agent", name) != 0)
+        return -1;
+    if (requested != NULL && json_array_size(requested) == 0)
         return api_fail(err, 400, "bad_request", NULL,
                         "\"queues\" must be a non-empty array of queue names");
 
     *queues = requested ? json_deep_copy(requested) : json_pack("[s]", "default");
     json_array_foreach(*queues, i, item) {
-        int rc = json_is_string(item)
-                     ? ctx->srv->store->ops->queue_exists(ctx->srv->store, json_string_value(item))
-                     : 0;
-        if (rc != 1) {
-            json_decref(*queues);
-            if (rc < 0)
-                return api_fail_store(ctx, err, "checking a queue");
-            return api_fail(err, 400, "bad_request", NULL,
-                            "queue %s does not exist; create it first (POST /api/v1/queues)",
-                            json_is_string(item) ? json_string_value(item) : "(not a string)");
-        }
+        const char *queue = json_string_value(item);
+        int rc = queue ? ctx->srv->store->ops->queue_exists(ctx->srv->store, queue) : 0;
+        if (rc == 1)
+            continue;
+
+        /* The message is built before the release, because queue points into *queues. */
+        if (rc < 0)
+            api_fail_store(ctx, err, "checking a queue");
+        else
+            api_fail(err, 400, "bad_request", NULL,
+                     "queue %s does not exist; create it first with `nimdeck queues create %s` "
+                     "(POST /api/v1/queues)",
+                     queue ? queue : "(not a string)", queue ? queue : "NAME");
+        json_decref(*queues);
+        *queues = NULL;
+        return -1;
     }
     return 0;
 }
@@ -265,7 +297,7 @@ int api_agents_register(api_ctx_t *ctx, api_error_t *err)
     json_t *queues = NULL;
     char new_id[SERVER_INSTANCE_ID_LEN + 1], id[33];
 
-    if (api_require_object(ctx, err) != 0 || api_agent_fields(ctx, err, &queues) != 0)
+    if (api_agent_fields(ctx, err, &queues) != 0)
         return -1;
     const char *name = api_body_string(ctx, "name");
     const char *hostname = api_body_string(ctx, "hostname");
@@ -302,21 +334,28 @@ int api_agents_metrics(api_ctx_t *ctx, api_error_t *err)
         "net_rx_bytes_per_s", "net_tx_bytes_per_s",    "disk_read_bytes_per_s",
         "disk_write_bytes_per_s",
     };
+    static const api_field_t schema[] = {
+        {"time", API_JSON_INTEGER, 0},
+        {"cpu_percent", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"mem_used_bytes", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"mem_total_bytes", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"net_rx_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"net_tx_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"disk_read_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"disk_write_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {NULL, 0, 0},
+    };
     double values[7];
     char name[65];
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, schema) != 0)
         return -1;
     for (size_t i = 0; i < 7; i++) {
         json_t *value = json_object_get(ctx->body, fields[i]);
-        if (value != NULL && !json_is_number(value) && !json_is_null(value))
-            return api_fail(err, 400, "bad_request", NULL, "\"%s\" must be a number",
-                            fields[i]);
-        values[i] = json_number_value(value);
+        /* An absent value is stored as null, so averages skip it. */
+        values[i] = json_is_number(value) ? json_number_value(value) : NAN;
     }
     json_t *time = json_object_get(ctx->body, "time");
-    if (time != NULL && !json_is_integer(time))
-        return api_fail(err, 400, "bad_request", NULL, "\"time\" must be an integer (ms)");
 
     int rc = ctx->srv->store->ops->agent_get(ctx->srv->store, ctx->params[0], name, sizeof(name),
                                              NULL);

@@ -24,6 +24,43 @@ static int api_vault_has(api_ctx_t *ctx, const char *owner, const char *name)
     return found;
 }
 
+/* Every null env value is taken from the owner's vault at lease time, so
+ * the vault must have an entry of that name now. */
+static int api_check_vault_env(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
+{
+    const char *name;
+    json_t *value;
+    char field[160];
+
+    json_object_foreach(json_object_get(cfg, "env"), name, value) {
+        if (!json_is_null(value) || api_vault_has(ctx, ctx->user.name, name))
+            continue;
+        snprintf(field, sizeof(field), "env.%s", name);
+        return api_fail(err, 400, "invalid_config", field,
+                        "env %s is null, which takes its value from the vault, but the vault of "
+                        "user %s has no entry %s; add it with `nimdeck vault set %s` or give a "
+                        "value",
+                        name, ctx->user.name, name, name);
+    }
+    return 0;
+}
+
+/* Only admins may use the process runtime: it runs the command as the
+ * agent's OS user, which can read the data folder, the admin token and the
+ * database. */
+static int api_check_runtime(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
+{
+    const char *runtime = json_string_value(json_object_get(cfg, "runtime"));
+
+    if (ctx->user.admin || runtime == NULL || strcmp(runtime, "process") != 0)
+        return 0;
+    return api_fail(err, 403, "forbidden", "runtime",
+                    "the process runtime runs commands as the agent's OS user, so only admins "
+                    "may use it; user %s is not an admin (the docker runtime will be open to "
+                    "writers)",
+                    ctx->user.name);
+}
+
 /* The launch checks after config_validate, in the documented order. */
 static int api_launch_checks(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
 {
@@ -37,9 +74,9 @@ static int api_launch_checks(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
         return api_fail_store(ctx, err, "checking the queue");
     if (rc == 0)
         return api_fail(err, 400, "invalid_config", "queue",
-                        "queue \"%s\" does not exist; create it (POST /api/v1/queues) or use "
-                        "\"default\"",
-                        queue);
+                        "queue \"%s\" does not exist; create it with `nimdeck queues create "
+                        "%s` (POST /api/v1/queues) or use \"default\"",
+                        queue, queue);
 
     if (route != NULL) {
         char holder[64];
@@ -61,7 +98,7 @@ static int api_launch_checks(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
                             "set NGC_API_KEY`",
                             image);
     }
-    return 0;
+    return api_check_vault_env(ctx, err, cfg);
 }
 
 static void api_fill_instance(api_ctx_t *ctx, json_t *cfg, store_instance_t *inst)
@@ -102,9 +139,12 @@ static int api_launch(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
     if (config_validate(cfg, &cerr) != 0)
         return api_fail(err, 400, "invalid_config", cerr.field[0] ? cerr.field : NULL, "%s",
                         cerr.message);
-    if (api_require_perm(ctx, err, json_string_value(json_object_get(cfg, "project")),
-                         STORE_PERM_WRITE) != 0 ||
-        api_launch_checks(ctx, err, cfg) != 0)
+    const char *project = json_string_value(json_object_get(cfg, "project"));
+    if (!api_valid_user_name(project))
+        return api_fail(err, 400, "invalid_config", "project",
+                        "\"project\" must be %s, got \"%s\"", API_NAME_RULE, project);
+    if (api_require_perm(ctx, err, project, STORE_PERM_WRITE) != 0 ||
+        api_check_runtime(ctx, err, cfg) != 0 || api_launch_checks(ctx, err, cfg) != 0)
         return -1;
 
     api_fill_instance(ctx, cfg, &inst);
@@ -123,6 +163,9 @@ static int api_launch(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
 
     log_info(SERVER_LOG, "instance %s (%s) queued on %s by %s", inst.id, inst.name, inst.queue,
              inst.owner);
+    /* The gateway state lists queued instances too, so the gateway returns
+     * 503 for them, not 404. */
+    server_state_changed(ctx->srv);
     server_waiters_wake(ctx->srv, SERVER_WAIT_WORK);
 
     store_instance_t saved;
@@ -230,13 +273,48 @@ int api_apps_export(api_ctx_t *ctx, api_error_t *err)
                         "only the owner or an admin may export secrets of instance %s",
                         ctx->params[0]);
     }
-    api_reply(ctx, 200, config_export(inst.config, include));
+    api_reply(ctx, 200,
+              include ? config_export(inst.config, 1) : server_config_public(ctx->srv, &inst));
     store_instance_clear(&inst);
     return 0;
 }
 
-/* Apply the clone body's "set" and "unset" edits to cfg. */
-static int api_clone_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
+/* Apply one {"set": KEY, "value": V} or {"unset": KEY} edit to cfg. */
+static int api_clone_edit(api_error_t *err, json_t *cfg, json_t *edit, size_t index)
+{
+    static const api_field_t fields[] = {
+        {"set", API_JSON_STRING, 0},
+        {"value", API_JSON_ANY, 0},
+        {"unset", API_JSON_STRING, 0},
+        {NULL, 0, 0},
+    };
+    json_t *set = json_object_get(edit, "set");
+    json_t *unset = json_object_get(edit, "unset");
+    json_t *value = json_object_get(edit, "value");
+    config_error_t cerr = {0};
+    char where[32];
+
+    snprintf(where, sizeof(where), "edits[%zu]", index);
+    if (api_check_fields(err, edit, fields, where) != 0)
+        return -1;
+    if ((set != NULL) == (unset != NULL) || (set != NULL) != (value != NULL))
+        return api_fail(err, 400, "bad_request", NULL,
+                        "edits[%zu] must be {\"set\": KEY, \"value\": VALUE} or "
+                        "{\"unset\": KEY}",
+                        index);
+    const char *key = json_string_value(set != NULL ? set : unset);
+
+    int rc = set != NULL ? config_set_path(cfg, key, json_incref(value), &cerr)
+                         : config_unset_path(cfg, key, &cerr);
+    if (rc != 0)
+        return api_fail(err, 400, "invalid_config", cerr.field[0] ? cerr.field : key, "%s",
+                        cerr.message);
+    return 0;
+}
+
+/* Apply the older body form: every "set" (an object) first, then every
+ * "unset" (an array of keys). */
+static int api_clone_legacy_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
 {
     json_t *set = json_object_get(ctx->body, "set");
     json_t *unset = json_object_get(ctx->body, "unset");
@@ -267,23 +345,51 @@ static int api_clone_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
     return 0;
 }
 
+/* Apply the clone body's edits to cfg: the "edits" list in its order, or
+ * the older "set"/"unset" form. */
+static int api_clone_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
+{
+    json_t *edits = json_object_get(ctx->body, "edits");
+    json_t *edit;
+    size_t i;
+
+    if (edits == NULL)
+        return api_clone_legacy_edits(ctx, err, cfg);
+    if (!json_is_array(edits))
+        return api_fail(err, 400, "bad_request", NULL,
+                        "\"edits\" must be an array of {\"set\": KEY, \"value\": VALUE} and "
+                        "{\"unset\": KEY}");
+    if (json_object_get(ctx->body, "set") != NULL || json_object_get(ctx->body, "unset") != NULL)
+        return api_fail(err, 400, "bad_request", NULL,
+                        "send either \"edits\" or the older \"set\" and \"unset\", not both");
+
+    json_array_foreach(edits, i, edit) {
+        if (api_clone_edit(err, cfg, edit, i) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int api_apps_clone(api_ctx_t *ctx, api_error_t *err)
 {
+    static const api_field_t fields[] = {
+        {"edits", API_JSON_ARRAY, 0},
+        {"set", API_JSON_OBJECT, 0},
+        {"unset", API_JSON_ARRAY, 0},
+        {NULL, 0, 0},
+    };
     store_instance_t source;
     int rc = -1;
 
-    if (ctx->body != NULL && api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     if (api_load_instance(ctx, err, ctx->params[0], STORE_PERM_READ, &source) != 0)
         return -1;
 
-    json_t *cfg = json_deep_copy(source.config);
     /* A clone by someone else must not carry the source owner's secrets. */
-    if (!ctx->user.admin && strcmp(source.owner, ctx->user.name) != 0) {
-        json_t *without = config_export(cfg, 0);
-        json_decref(cfg);
-        cfg = without;
-    }
+    json_t *cfg = ctx->user.admin || strcmp(source.owner, ctx->user.name) == 0
+                      ? json_deep_copy(source.config)
+                      : server_config_public(ctx->srv, &source);
     store_instance_clear(&source);
 
     if (cfg != NULL && api_clone_edits(ctx, err, cfg) == 0)

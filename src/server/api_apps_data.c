@@ -63,17 +63,33 @@ static int api_valid_stream(const char *stream)
 
 int api_apps_logs_append(api_ctx_t *ctx, api_error_t *err)
 {
+    static const api_field_t fields[] = {
+        {"lines", API_JSON_ARRAY, 1},
+        {NULL, 0, 0},
+    };
+    static const api_field_t line_fields[] = {
+        {"time", API_JSON_INTEGER, 0},
+        {"stream", API_JSON_STRING, 1},
+        {"text", API_JSON_STRING, 1},
+        {NULL, 0, 0},
+    };
     store_instance_t inst;
     json_t *lines, *item;
     size_t i, count;
+    char where[32];
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     lines = json_object_get(ctx->body, "lines");
     count = json_array_size(lines);
-    if (!json_is_array(lines) || count > API_LOG_LIMIT_MAX)
+    if (count > API_LOG_LIMIT_MAX)
         return api_fail(err, 400, "bad_request", NULL,
                         "\"lines\" must be an array of at most %d lines", API_LOG_LIMIT_MAX);
+    json_array_foreach(lines, i, item) {
+        snprintf(where, sizeof(where), "lines[%zu]", i);
+        if (api_check_fields(err, item, line_fields, where) != 0)
+            return -1;
+    }
 
     store_log_line_t *batch = calloc(count ? count : 1, sizeof(*batch));
     if (batch == NULL)
@@ -83,12 +99,11 @@ int api_apps_logs_append(api_ctx_t *ctx, api_error_t *err)
         const char *text = json_string_value(json_object_get(item, "text"));
         json_t *time = json_object_get(item, "time");
 
-        if (!api_valid_stream(stream) || text == NULL || strlen(text) > API_LOG_TEXT_MAX ||
-            (time != NULL && !json_is_integer(time))) {
+        if (!api_valid_stream(stream) || strlen(text) > API_LOG_TEXT_MAX) {
             free(batch);
             return api_fail(err, 400, "bad_request", NULL,
-                            "line %zu needs \"stream\" (stdout, stderr or system), \"text\" (at "
-                            "most %d bytes) and an integer \"time\"",
+                            "lines[%zu] needs \"stream\" stdout, stderr or system and a \"text\" "
+                            "of at most %d bytes",
                             i, API_LOG_TEXT_MAX);
         }
         batch[i] = (store_log_line_t){.time = time ? json_integer_value(time) : clock_wall_ms(),
@@ -150,24 +165,32 @@ int api_apps_metrics(api_ctx_t *ctx, api_error_t *err)
 
 int api_apps_status(api_ctx_t *ctx, api_error_t *err)
 {
+    static const api_field_t fields[] = {
+        {"status", API_JSON_STRING, 1},
+        {"reason", API_JSON_STRING | API_JSON_NULL, 0},
+        {"upstream", API_JSON_STRING | API_JSON_NULL, 0},
+        {"exit_code", API_JSON_INTEGER | API_JSON_NULL, 0},
+        {NULL, 0, 0},
+    };
     store_instance_t inst;
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     const char *status = api_body_string(ctx, "status");
-    json_t *reason = json_object_get(ctx->body, "reason");
-    json_t *upstream = json_object_get(ctx->body, "upstream");
+    const char *reason = api_body_string(ctx, "reason");
+    const char *upstream = api_body_string(ctx, "upstream");
     json_t *exit_code = json_object_get(ctx->body, "exit_code");
+    char shown[80];
 
-    if (status == NULL || (strcmp(status, "loading") != 0 && strcmp(status, "ready") != 0 &&
-                           strcmp(status, "stopped") != 0 && strcmp(status, "failed") != 0))
+    if (strcmp(status, "loading") != 0 && strcmp(status, "ready") != 0 &&
+        strcmp(status, "stopped") != 0 && strcmp(status, "failed") != 0) {
+        api_printable(status, shown, sizeof(shown));
         return api_fail(err, 400, "bad_request", NULL,
-                        "\"status\" must be loading, ready, stopped or failed");
-    if ((reason && !json_is_string(reason) && !json_is_null(reason)) ||
-        (upstream && !json_is_string(upstream) && !json_is_null(upstream)) ||
-        (exit_code && !json_is_integer(exit_code) && !json_is_null(exit_code)))
-        return api_fail(err, 400, "bad_request", NULL,
-                        "\"reason\" and \"upstream\" must be strings, \"exit_code\" an integer");
+                        "invalid status \"%s\": expected loading, ready, stopped or failed",
+                        shown);
+    }
+    if (upstream != NULL && api_check_upstream(err, upstream) != 0)
+        return -1;
     if (api_load_instance(ctx, err, ctx->params[0], STORE_PERM_READ, &inst) != 0)
         return -1;
     if (inst.agent[0] == '\0' && store_status_is_live(inst.status)) {
@@ -178,9 +201,9 @@ int api_apps_status(api_ctx_t *ctx, api_error_t *err)
                         ctx->params[0]);
     }
 
-    int rc = server_apply_report(ctx->srv, &inst, status, json_string_value(reason),
-                                 json_string_value(upstream), json_is_integer(exit_code),
-                                 (int)json_integer_value(exit_code), err);
+    int rc = server_apply_report(ctx->srv, &inst, status, reason, upstream,
+                                 json_is_integer(exit_code), (int)json_integer_value(exit_code),
+                                 err);
     if (rc == STORE_CONFLICT) {
         store_instance_clear(&inst);
         return -1;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "server/server_internal.h"
+#include "util/clock.h"
 #include "util/log.h"
 
 #define API_STATE_WAIT_MAX_S 30
@@ -59,14 +60,51 @@ int api_gateway_state(api_ctx_t *ctx, api_error_t *err)
     return 0;
 }
 
-/* Read one record object; -1 when a field has the wrong type. */
-static int api_read_record(json_t *item, store_record_t *r)
+static const api_field_t api_record_fields[] = {
+    {"instance_id", API_JSON_STRING, 1},
+    {"token_id", API_JSON_STRING | API_JSON_NULL, 0},
+    {"time", API_JSON_INTEGER, 1},
+    {"status", API_JSON_INTEGER, 1},
+    {"latency_ms", API_JSON_NUMBER, 0},
+    {"ttfb_ms", API_JSON_NUMBER | API_JSON_NULL, 0},
+    {"prompt_tokens", API_JSON_INTEGER | API_JSON_NULL, 0},
+    {"completion_tokens", API_JSON_INTEGER | API_JSON_NULL, 0},
+    {"cancelled", API_JSON_BOOLEAN | API_JSON_INTEGER, 0},
+    /* NOTE: accepted but not stored yet; the token counts are kept as sent. */
+    {"usage_estimated", API_JSON_BOOLEAN, 0},
+    {NULL, 0, 0},
+};
+
+static const api_field_t api_activity_fields[] = {
+    {"instance_id", API_JSON_STRING, 1},
+    {"last_activity_at", API_JSON_INTEGER | API_JSON_NULL, 0},
+    {"in_flight", API_JSON_INTEGER, 0},
+    {NULL, 0, 0},
+};
+
+/* Check every item of the array at key against fields. */
+static int api_check_items(api_error_t *err, json_t *items, const char *key,
+                           const api_field_t *fields)
+{
+    json_t *item;
+    size_t i;
+    char where[48];
+
+    json_array_foreach(items, i, item) {
+        snprintf(where, sizeof(where), "%s[%zu]", key, i);
+        if (api_check_fields(err, item, fields, where) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Read one record object, already checked against api_record_fields. */
+static void api_read_record(json_t *item, store_record_t *r)
 {
     json_t *ttfb = json_object_get(item, "ttfb_ms");
-    json_t *token = json_object_get(item, "token_id");
 
     r->instance_id = json_string_value(json_object_get(item, "instance_id"));
-    r->token_id = json_string_value(token);
+    r->token_id = json_string_value(json_object_get(item, "token_id"));
     r->time = json_integer_value(json_object_get(item, "time"));
     r->status = (int)json_integer_value(json_object_get(item, "status"));
     r->latency_ms = json_number_value(json_object_get(item, "latency_ms"));
@@ -75,16 +113,12 @@ static int api_read_record(json_t *item, store_record_t *r)
     r->completion_tokens = json_integer_value(json_object_get(item, "completion_tokens"));
     r->cancelled = json_is_true(json_object_get(item, "cancelled")) ||
                    json_integer_value(json_object_get(item, "cancelled")) != 0;
-
-    if (r->instance_id == NULL || !json_is_integer(json_object_get(item, "time")) ||
-        !json_is_integer(json_object_get(item, "status")) || (token && !json_is_null(token) &&
-                                                               r->token_id == NULL))
-        return -1;
-    return 0;
 }
 
-static void api_apply_activity(server_t *srv, json_t *activity)
+/* Apply the activity entries of one gateway's report. */
+static void api_apply_activity(server_t *srv, const char *gateway_id, json_t *activity)
 {
+    int64_t now_mono = clock_mono_ms();
     json_t *item;
     size_t i;
 
@@ -100,42 +134,50 @@ static void api_apply_activity(server_t *srv, json_t *activity)
             log_error(SERVER_LOG, "cannot record activity of %s: %s", id,
                       store_error(srv->store));
         if (json_is_integer(in_flight))
-            server_set_in_flight(srv, id, json_integer_value(in_flight));
+            server_set_in_flight(srv, gateway_id, id, json_integer_value(in_flight), now_mono);
     }
 }
 
 int api_gateway_records(api_ctx_t *ctx, api_error_t *err)
 {
+    static const api_field_t fields[] = {
+        {"gateway_id", API_JSON_STRING, 0},
+        {"records", API_JSON_ARRAY, 0},
+        {"activity", API_JSON_ARRAY, 0},
+        {NULL, 0, 0},
+    };
     json_t *records, *activity, *item;
     size_t i, count;
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     records = json_object_get(ctx->body, "records");
     activity = json_object_get(ctx->body, "activity");
+    json_t *gateway = json_object_get(ctx->body, "gateway_id");
     count = json_array_size(records);
-    if ((records && !json_is_array(records)) || (activity && !json_is_array(activity)) ||
-        count > API_RECORDS_MAX)
+    /* A gateway that sends no id is counted as the gateway "". */
+    if (gateway != NULL && json_string_length(gateway) > 64)
         return api_fail(err, 400, "bad_request", NULL,
-                        "\"records\" and \"activity\" must be arrays (at most %d records)",
+                        "\"gateway_id\" must be a string of at most 64 characters");
+    if (count > API_RECORDS_MAX)
+        return api_fail(err, 400, "bad_request", NULL, "\"records\" holds more than %d records",
                         API_RECORDS_MAX);
+    if (api_check_items(err, records, "records", api_record_fields) != 0 ||
+        api_check_items(err, activity, "activity", api_activity_fields) != 0)
+        return -1;
 
     store_record_t *batch = calloc(count ? count : 1, sizeof(*batch));
     if (batch == NULL)
         return api_fail(err, 500, "internal", NULL, "out of memory reading records");
     json_array_foreach(records, i, item) {
-        if (api_read_record(item, &batch[i]) != 0) {
-            free(batch);
-            return api_fail(err, 400, "bad_request", NULL,
-                            "record %zu needs instance_id, integer time and status", i);
-        }
+        api_read_record(item, &batch[i]);
     }
     int rc = ctx->srv->store->ops->records_insert(ctx->srv->store, batch, count);
     free(batch);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "saving request records");
 
-    api_apply_activity(ctx->srv, activity);
+    api_apply_activity(ctx->srv, gateway ? json_string_value(gateway) : "", activity);
     api_reply_empty(ctx, 204);
     return 0;
 }

@@ -6,20 +6,21 @@
 #include "util/clock.h"
 #include "util/log.h"
 
+/* The "name" of a route or queue creation body, checked against the rule;
+ * NULL with err filled. */
 static const char *api_body_name(api_ctx_t *ctx, api_error_t *err, const char *kind)
 {
+    static const api_field_t fields[] = {
+        {"name", API_JSON_STRING, 1},
+        {NULL, 0, 0},
+    };
     const char *name;
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return NULL;
     name = api_body_string(ctx, "name");
-    if (name == NULL || !api_valid_route_name(name)) {
-        api_fail(err, 400, "bad_request", NULL,
-                 "invalid %s name: expected 1-64 of a-z 0-9 . _ -, starting with a letter or "
-                 "digit",
-                 kind);
+    if (api_check_slug(err, kind, name) != 0)
         return NULL;
-    }
     return name;
 }
 
@@ -83,6 +84,29 @@ int api_queues_create(api_ctx_t *ctx, api_error_t *err)
         return api_fail_store(ctx, err, "creating a queue");
     log_info(SERVER_LOG, "created queue %s", name);
     api_reply(ctx, 201, json_pack("{s:s, s:I}", "name", name, "created_at", (json_int_t)now));
+    return 0;
+}
+
+int api_queues_delete(api_ctx_t *ctx, api_error_t *err)
+{
+    const char *name = ctx->params[0];
+    char holder[64] = "";
+
+    if (strcmp(name, "default") == 0)
+        return api_fail(err, 409, "conflict", NULL,
+                        "queue default always exists and cannot be deleted");
+    int rc = ctx->srv->store->ops->queue_delete(ctx->srv->store, name, holder, sizeof(holder));
+    if (rc == STORE_NOT_FOUND)
+        return api_fail(err, 404, "not_found", NULL, "queue %s not found", name);
+    if (rc == STORE_CONFLICT)
+        return api_fail(err, 409, "conflict", NULL,
+                        "queue %s has instance %s queued or running on it; stop it first "
+                        "(`nimdeck apps stop %s`)",
+                        name, holder, holder);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "deleting a queue");
+    log_info(SERVER_LOG, "queue %s deleted by %s", name, ctx->user.name);
+    api_reply(ctx, 200, json_pack("{s:s, s:b}", "name", name, "deleted", 1));
     return 0;
 }
 

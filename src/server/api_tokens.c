@@ -10,28 +10,63 @@
 
 #define API_DAY_MS (24.0 * 3600.0 * 1000.0)
 
+/* The expiry of a new token of day_count days (days_given: asked for
+ * explicitly). A token may not outlive the token that creates it unless an
+ * admin creates it, because otherwise any api token could mint a longer one
+ * and its expiry would bound nothing. The default is cut to fit; an
+ * explicit request for more is rejected. */
+static int api_token_expiry(api_ctx_t *ctx, api_error_t *err, double day_count, int days_given,
+                            int64_t now, int64_t *expires_at)
+{
+    int64_t wanted = now + (int64_t)(day_count * API_DAY_MS);
+    int64_t limit = ctx->token_expires_at;
+
+    *expires_at = wanted;
+    if (ctx->user.admin || wanted <= limit)
+        return 0;
+    if (!days_given) {
+        *expires_at = limit;
+        return 0;
+    }
+    return api_fail(err, 400, "bad_request", NULL,
+                    "\"days\" %g is too long: a new token may not outlive the token that "
+                    "creates it (%s, which expires in %.4f days); ask for at most that many days",
+                    day_count, ctx->token_id, (double)(limit - now) / API_DAY_MS);
+}
+
 /* Check scope, days, user and instance_id of a token request into token. */
 static int api_token_fields(api_ctx_t *ctx, api_error_t *err, store_token_t *token)
 {
+    static const api_field_t fields[] = {
+        {"scope", API_JSON_STRING | API_JSON_NULL, 0},
+        {"days", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"user", API_JSON_STRING | API_JSON_NULL, 0},
+        {"instance_id", API_JSON_STRING | API_JSON_NULL, 0},
+        {NULL, 0, 0},
+    };
+
+    if (api_check_body(ctx, err, fields) != 0)
+        return -1;
     const char *scope = api_body_string(ctx, "scope");
     json_t *days = json_object_get(ctx->body, "days");
     const char *user = api_body_string(ctx, "user");
     const char *instance_id = api_body_string(ctx, "instance_id");
     double day_count = 30;
+    char shown[80];
 
     scope = scope ? scope : "gateway";
-    if (strcmp(scope, "gateway") != 0 && strcmp(scope, "api") != 0 && strcmp(scope, "embed") != 0)
+    if (strcmp(scope, "gateway") != 0 && strcmp(scope, "api") != 0 && strcmp(scope, "embed") != 0) {
+        api_printable(scope, shown, sizeof(shown));
         return api_fail(err, 400, "bad_request", NULL,
-                        "invalid scope '%s': expected gateway, api or embed", scope);
-    if (days != NULL && !json_is_null(days)) {
-        day_count = json_number_value(days);
-        if (!json_is_number(days) || !(day_count > 0) || day_count > 3650)
-            return api_fail(err, 400, "bad_request", NULL,
-                            "days must be a number above 0 and at most 3650");
+                        "invalid scope \"%s\": expected gateway, api or embed", shown);
     }
-    json_t *user_value = json_object_get(ctx->body, "user");
-    if (user_value != NULL && !json_is_null(user_value) && user == NULL)
-        return api_fail(err, 400, "bad_request", NULL, "user must be a string");
+    if (json_is_number(days)) {
+        day_count = json_number_value(days);
+        if (!(day_count > 0) || day_count > 3650)
+            return api_fail(err, 400, "bad_request", NULL,
+                            "invalid \"days\" %g: expected a number above 0 and at most 3650",
+                            day_count);
+    }
     user = user ? user : ctx->user.name;
     if (strcmp(user, ctx->user.name) != 0 && !ctx->user.admin)
         return api_fail(err, 403, "forbidden", NULL,
@@ -61,8 +96,8 @@ static int api_token_fields(api_ctx_t *ctx, api_error_t *err, store_token_t *tok
     snprintf(token->scope, sizeof(token->scope), "%s", scope);
     snprintf(token->user, sizeof(token->user), "%s", user);
     token->created_at = clock_wall_ms();
-    token->expires_at = token->created_at + (int64_t)(day_count * API_DAY_MS);
-    return 0;
+    return api_token_expiry(ctx, err, day_count, json_is_number(days), token->created_at,
+                            &token->expires_at);
 }
 
 int api_tokens_create(api_ctx_t *ctx, api_error_t *err)
@@ -104,6 +139,9 @@ int api_tokens_list(api_ctx_t *ctx, api_error_t *err)
     if (ctx->srv->store->ops->token_list(ctx->srv->store, user, NULL, 1, &rows) != STORE_OK)
         return api_fail_store(ctx, err, "listing tokens");
     json_array_foreach(rows, i, row) {
+        const char *id = json_string_value(json_object_get(row, "id"));
+        json_object_set_new(row, "builtin",
+                            json_boolean(id != NULL && strcmp(id, ctx->srv->admin_token_id) == 0));
         json_object_del(row, "hash");
         json_object_set_new(row, "revoked",
                             json_boolean(json_integer_value(json_object_get(row, "revoked"))));
@@ -125,6 +163,13 @@ int api_tokens_revoke(api_ctx_t *ctx, api_error_t *err)
     /* Another user's token is reported as absent, not as forbidden. */
     if (rc != STORE_OK || (!ctx->user.admin && strcmp(token.user, ctx->user.name) != 0))
         return api_fail(err, 404, "not_found", NULL, "token %s not found", id);
+    if (strcmp(id, ctx->srv->admin_token_id) == 0)
+        return api_fail(err, 409, "conflict", NULL,
+                        "token %s is the built-in admin token in %s/admin-token; the built-in "
+                        "gateway and agent of `nimdeck up` use it, so it cannot be revoked. To "
+                        "replace it, stop the server, delete that file and start it again "
+                        "(a new token is written), then revoke this one",
+                        id, ctx->srv->data_dir);
 
     if (ctx->srv->store->ops->token_revoke(ctx->srv->store, id) != STORE_OK)
         return api_fail_store(ctx, err, "revoking a token");
@@ -139,14 +184,22 @@ int api_vault_put(api_ctx_t *ctx, api_error_t *err)
     const char *name = ctx->params[0];
     int64_t now = clock_wall_ms();
 
-    if (!vault_name_valid(name))
+    static const api_field_t fields[] = {
+        {"value", API_JSON_STRING, 1},
+        {NULL, 0, 0},
+    };
+    char shown[80];
+
+    if (!vault_name_valid(name)) {
+        api_printable(name, shown, sizeof(shown));
         return api_fail(err, 400, "bad_request", NULL,
-                        "invalid vault name '%s': expected 1-128 of A-Z a-z 0-9 . _ -", name);
-    if (api_require_object(ctx, err) != 0)
+                        "invalid vault name \"%s\": expected 1-128 characters of A-Z a-z 0-9 "
+                        ". _ -, not \".\" or \"..\"",
+                        shown);
+    }
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     const char *value = api_body_string(ctx, "value");
-    if (value == NULL)
-        return api_fail(err, 400, "bad_request", NULL, "value must be a string");
 
     int rc = vault_set(ctx->srv->store, &ctx->srv->vault_key, ctx->user.name, name, value, now);
     if (rc != STORE_OK)

@@ -67,6 +67,13 @@ static void api_user_insert_and_reply(server_t *srv, http_exchange_t *ex, const 
         http_respond_error(ex, 409, "conflict", "a user with this name already exists", NULL);
         return;
     }
+    if (rc == STORE_CONFLICT) {
+        http_respond_error(ex, 409, "conflict",
+                           "this name belonged to a deleted user and stays the owner of that "
+                           "user's past instances, so it cannot be used again; pick another name",
+                           NULL);
+        return;
+    }
     if (rc != STORE_OK) {
         log_error(SERVER_LOG, "cannot create user %s: %s", user->name, store_error(srv->store));
         http_respond_error(ex, 500, "internal", "cannot create the user; see the server log",
@@ -96,22 +103,25 @@ static void api_user_job_done(uv_work_t *work, int status)
 
 int api_users_create(api_ctx_t *ctx, api_error_t *err)
 {
+    static const api_field_t fields[] = {
+        {"name", API_JSON_STRING, 1},
+        {"password", API_JSON_STRING | API_JSON_NULL, 0},
+        {"admin", API_JSON_BOOLEAN, 0},
+        {NULL, 0, 0},
+    };
     store_user_t user = {.created_at = clock_wall_ms()};
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     const char *name = api_body_string(ctx, "name");
     json_t *password = json_object_get(ctx->body, "password");
     json_t *admin = json_object_get(ctx->body, "admin");
 
-    if (name == NULL || !api_valid_user_name(name))
+    if (api_check_name(err, "user", name) != 0)
+        return -1;
+    if (json_is_string(password) && json_string_length(password) == 0)
         return api_fail(err, 400, "bad_request", NULL,
-                        "invalid user name: expected 1-64 of A-Z a-z 0-9 . _ -");
-    if (password != NULL && !json_is_null(password) &&
-        (!json_is_string(password) || json_string_length(password) == 0))
-        return api_fail(err, 400, "bad_request", NULL, "password must be a non-empty string");
-    if (admin != NULL && !json_is_boolean(admin))
-        return api_fail(err, 400, "bad_request", NULL, "admin must be true or false");
+                        "\"password\" must not be empty; leave it out for a user without one");
 
     snprintf(user.name, sizeof(user.name), "%s", name);
     user.admin = json_is_true(admin);
@@ -170,21 +180,28 @@ int api_users_list(api_ctx_t *ctx, api_error_t *err)
 
 int api_grants_set(api_ctx_t *ctx, api_error_t *err)
 {
+    static const api_field_t fields[] = {
+        {"project", API_JSON_STRING, 1},
+        {"permission", API_JSON_STRING, 1},
+        {NULL, 0, 0},
+    };
     const char *name = ctx->params[0];
     store_user_t user;
 
-    if (api_require_object(ctx, err) != 0)
+    if (api_check_body(ctx, err, fields) != 0)
         return -1;
     const char *project = api_body_string(ctx, "project");
     const char *permission = api_body_string(ctx, "permission");
     store_perm_t perm = store_perm_parse(permission);
+    char shown[80];
 
-    if (project == NULL || strlen(project) < 1 || strlen(project) > 128)
+    if (api_check_name(err, "project", project) != 0)
+        return -1;
+    if (perm == STORE_PERM_NONE) {
+        api_printable(permission, shown, sizeof(shown));
         return api_fail(err, 400, "bad_request", NULL,
-                        "project must be a string of 1-128 characters");
-    if (perm == STORE_PERM_NONE)
-        return api_fail(err, 400, "bad_request", NULL,
-                        "permission must be read, write or admin");
+                        "invalid permission \"%s\": expected read, write or admin", shown);
+    }
     int rc = ctx->srv->store->ops->user_get(ctx->srv->store, name, &user);
     if (rc == STORE_NOT_FOUND)
         return api_fail(err, 404, "not_found", NULL, "user %s not found", name);
@@ -199,6 +216,56 @@ int api_grants_set(api_ctx_t *ctx, api_error_t *err)
     server_state_changed(ctx->srv);
     api_reply(ctx, 200, json_pack("{s:s, s:s, s:s}", "user", name, "project", project,
                                   "permission", store_perm_name(perm)));
+    return 0;
+}
+
+int api_grants_delete(api_ctx_t *ctx, api_error_t *err)
+{
+    const char *name = ctx->params[0];
+    const char *project = ctx->params[1];
+
+    int rc = ctx->srv->store->ops->grant_delete(ctx->srv->store, name, project);
+    if (rc == STORE_NOT_FOUND)
+        return api_fail(err, 404, "not_found", NULL, "user %s has no grant on project %s", name,
+                        project);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "deleting a grant");
+    log_info(SERVER_LOG, "withdrew the grant on project %s from user %s", project, name);
+    server_state_changed(ctx->srv);
+    api_reply(ctx, 200, json_pack("{s:s, s:s, s:b}", "user", name, "project", project, "deleted",
+                                  1));
+    return 0;
+}
+
+int api_users_delete(api_ctx_t *ctx, api_error_t *err)
+{
+    const char *name = ctx->params[0];
+    char holder[64] = "";
+
+    /* The built-in admin owns DATA/admin-token, which `nimdeck up` runs on. */
+    if (strcmp(name, "admin") == 0)
+        return api_fail(err, 409, "conflict", NULL,
+                        "user admin is the built-in admin that DATA/admin-token belongs to; it "
+                        "cannot be deleted");
+    if (strcmp(name, ctx->user.name) == 0)
+        return api_fail(err, 409, "conflict", NULL,
+                        "user %s cannot delete itself; ask another admin", name);
+
+    int rc = ctx->srv->store->ops->user_delete(ctx->srv->store, name, clock_wall_ms(), holder,
+                                               sizeof(holder));
+    if (rc == STORE_NOT_FOUND)
+        return api_fail(err, 404, "not_found", NULL, "user %s not found", name);
+    if (rc == STORE_CONFLICT)
+        return api_fail(err, 409, "conflict", NULL,
+                        "user %s owns instance %s, which is still queued or running; stop it "
+                        "first (`nimdeck apps stop %s`)",
+                        name, holder, holder);
+    if (rc != STORE_OK)
+        return api_fail_store(ctx, err, "deleting a user");
+    log_info(SERVER_LOG, "user %s deleted by %s (tokens revoked, grants and vault removed)", name,
+             ctx->user.name);
+    server_state_changed(ctx->srv);
+    api_reply(ctx, 200, json_pack("{s:s, s:b}", "name", name, "deleted", 1));
     return 0;
 }
 

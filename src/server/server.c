@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "server/server_internal.h"
 #include "util/clock.h"
@@ -39,6 +40,9 @@ static void server_thread_main(void *arg)
 static void server_free(server_t *srv)
 {
     store_close(srv->store);
+    /* Closing the descriptor releases the lock, after the store is closed. */
+    if (srv->lock_fd >= 0)
+        close(srv->lock_fd);
     vault_key_wipe(&srv->vault_key);
     sodium_memzero(srv->admin_token, sizeof(srv->admin_token));
     free(srv->activity);
@@ -71,6 +75,14 @@ static int server_copy_options(server_t *srv, const server_options_t *opts, char
     srv->listen_port = opts->listen_port;
     srv->active_window_ms = (opts->active_window_s > 0 ? opts->active_window_s : 60) * 1000LL;
     srv->log_cap = opts->log_lines_max > 0 ? opts->log_lines_max : STORE_LOG_CAP_DEFAULT;
+    srv->agent_timeout_ms =
+        (opts->agent_timeout_s > 0 ? opts->agent_timeout_s : SERVER_AGENT_TIMEOUT_S) * 1000LL;
+    srv->retention_ms = (opts->retention_days > 0 ? opts->retention_days : SERVER_RETENTION_DAYS) *
+                        24LL * 3600 * 1000;
+    srv->downsample_after_ms =
+        (opts->downsample_after_hours > 0 ? opts->downsample_after_hours
+                                          : SERVER_DOWNSAMPLE_AFTER_HOURS) *
+        3600LL * 1000;
     return 0;
 }
 
@@ -111,6 +123,7 @@ server_t *server_start(const server_options_t *opts, char *err, size_t err_size)
         snprintf(err, err_size, "out of memory starting the server");
         return NULL;
     }
+    srv->lock_fd = -1;
     if (sodium_init() < 0) {
         snprintf(err, err_size, "cannot initialise libsodium");
         free(srv);
@@ -123,6 +136,7 @@ server_t *server_start(const server_options_t *opts, char *err, size_t err_size)
     }
 
     srv->generation = clock_wall_ms();
+    srv->started_at = srv->generation;
     if (uv_loop_init(&srv->loop) != 0) {
         snprintf(err, err_size, "cannot create the server's event loop");
         server_free(srv);

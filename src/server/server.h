@@ -14,11 +14,19 @@ typedef struct {
     const char *gateway_url;       /* public base of endpoints, e.g. "http://127.0.0.1:8471" */
     int active_window_s;           /* default 60 */
     size_t log_lines_max;          /* console lines kept per instance; 0 means 10000 */
+    int agent_timeout_s;           /* an agent that has not polled for this long is lost
+                                    * and its instances fail; 0 means 90 */
+    int retention_days;            /* request records and machine samples older than
+                                    * this are deleted; 0 means 30 */
+    int downsample_after_hours;    /* machine samples older than this are merged into
+                                    * one per minute per agent; 0 means 24 */
 } server_options_t;
 
-/* Open the store (running migrations), create the admin user and
+/* Lock the data folder (flock on DATA/lock, held until server_stop), open
+ * the store (running migrations), create the admin user and
  * DATA/admin-token on first start, bind the listener and start the thread.
- * Returns NULL with a message in err on failure. */
+ * Returns NULL with a message in err on failure, among them when another
+ * server holds the data folder's lock. */
 server_t *server_start(const server_options_t *opts, char *err, size_t err_size);
 
 /* Base URL the server listens on, e.g. "http://127.0.0.1:8470". */

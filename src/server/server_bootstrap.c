@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,6 +26,35 @@ static int server_make_data_dir(const char *dir, char *err, size_t err_size)
     if (mkdir(dir, 0700) == 0 || errno == EEXIST)
         return 0;
     snprintf(err, err_size, "cannot create the data folder %s: %s", dir, strerror(errno));
+    return -1;
+}
+
+/* Take the exclusive lock on DATA/lock for the server's lifetime, so that
+ * two servers never share one data folder: both would run the idle checker,
+ * lease the same instances and write the same database. The kernel drops
+ * the lock when the process exits, however it exits. */
+static int server_lock_data_dir(server_t *srv, char *err, size_t err_size)
+{
+    char path[PATH_MAX + 16];
+
+    snprintf(path, sizeof(path), "%s/lock", srv->data_dir);
+    srv->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (srv->lock_fd < 0) {
+        snprintf(err, err_size, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(srv->lock_fd, LOCK_EX | LOCK_NB) == 0)
+        return 0;
+
+    if (errno == EWOULDBLOCK)
+        snprintf(err, err_size,
+                 "the data folder %s is in use by another nimdeck server (%s is locked); stop "
+                 "that server first or pass another --data folder",
+                 srv->data_dir, path);
+    else
+        snprintf(err, err_size, "cannot lock %s: %s", path, strerror(errno));
+    close(srv->lock_fd);
+    srv->lock_fd = -1;
     return -1;
 }
 
@@ -77,6 +107,7 @@ static int server_read_admin_token(server_t *srv, const char *path, char *err, s
         return 0;
     }
     snprintf(srv->admin_token, sizeof(srv->admin_token), "%s", text);
+    snprintf(srv->admin_token_id, sizeof(srv->admin_token_id), "%s", token.id);
     return 1;
 }
 
@@ -116,6 +147,7 @@ static int server_write_admin_token(server_t *srv, const char *path, char *err, 
         unlink(tmp);
         return -1;
     }
+    snprintf(srv->admin_token_id, sizeof(srv->admin_token_id), "%s", token.id);
     log_info(SERVER_LOG, "wrote a new admin token (id %s) to %s", token.id, path);
     return 0;
 }
@@ -124,7 +156,8 @@ int server_bootstrap(server_t *srv, char *err, size_t err_size)
 {
     char path[PATH_MAX + 32];
 
-    if (server_make_data_dir(srv->data_dir, err, err_size) != 0)
+    if (server_make_data_dir(srv->data_dir, err, err_size) != 0 ||
+        server_lock_data_dir(srv, err, err_size) != 0)
         return -1;
 
     /* SQLite gives the -wal and -shm files the database file's mode, so

@@ -21,15 +21,28 @@
 #define SERVER_INSTANCE_ID_LEN 12
 #define SERVER_PATH_LEN 16
 
-/* Request records and machine samples older than this are deleted. */
-#define SERVER_RETENTION_MS (30LL * 24 * 3600 * 1000)
+/* Defaults of the server options that leave them 0. */
+#define SERVER_AGENT_TIMEOUT_S 90
+#define SERVER_RETENTION_DAYS 30
+#define SERVER_DOWNSAMPLE_AFTER_HOURS 24
+
+/* A gateway's in-flight count not refreshed for this long is forgotten, so
+ * a crashed gateway cannot keep an instance busy. Gateways refresh every
+ * non-zero count at least once a second. */
+#define SERVER_IN_FLIGHT_TTL_MS 5000
+
+/* Machine samples older than the downsampling age are merged into buckets
+ * of this length. */
+#define SERVER_DOWNSAMPLE_BUCKET_MS (60LL * 1000)
 
 typedef struct server_waiter server_waiter_t;
 
-/* In-flight request count of one instance, as last reported by a gateway. */
+/* In-flight request count of one instance on one gateway. */
 typedef struct {
+    char gateway_id[65];
     char instance_id[33];
     int64_t in_flight;
+    int64_t refreshed_ms;    /* monotonic clock of the last report */
 } server_activity_t;
 
 struct server {
@@ -39,8 +52,14 @@ struct server {
     char gateway_url[512];
     char url[300];
     char admin_token[64];
+    char admin_token_id[33];       /* id of the token in DATA/admin-token */
+    int lock_fd;                   /* DATA/lock, locked for the server's lifetime, or -1 */
     int64_t active_window_ms;
     size_t log_cap;
+    int64_t agent_timeout_ms;      /* an agent silent this long is lost */
+    int64_t retention_ms;          /* records and samples older are deleted */
+    int64_t downsample_after_ms;   /* samples older are merged per minute */
+    int64_t started_at;            /* wall clock ms at start */
 
     store_t *store;
     vault_key_t vault_key;
@@ -56,7 +75,9 @@ struct server {
      * so that a restarted server never repeats a gateway's old value. */
     int64_t generation;
     server_waiter_t *waiters;
+    uint64_t wake_pass;            /* numbers each server_waiters_wake call */
     int64_t last_prune_ms;
+    int64_t last_agent_check_ms;
 
     server_activity_t *activity;
     size_t activity_count, activity_cap;
@@ -74,6 +95,7 @@ typedef struct {
     const char *code;
     char field[128];
     char message[512];
+    char allow[64];          /* the Allow header value of a 405, else "" */
 } api_error_t;
 
 /* The caller of one API request. */
@@ -85,6 +107,7 @@ typedef struct {
     json_t *body;            /* parsed JSON body, or NULL when empty */
     store_user_t user;       /* authenticated user (empty for /health) */
     char token_id[33];
+    int64_t token_expires_at; /* expiry of the caller's token, ms since the epoch */
 } api_ctx_t;
 
 /* Fill err and return -1, so a handler can `return api_fail(...)`.
@@ -106,6 +129,35 @@ int api_query(const api_ctx_t *ctx, const char *name, char *out, size_t size);
 const char *api_body_string(const api_ctx_t *ctx, const char *key);
 int api_require_object(api_ctx_t *ctx, api_error_t *err);
 
+/* ---- Request body schemas (api_body.c) ---- */
+
+/* JSON types a body field accepts, combined as bits. */
+#define API_JSON_STRING (1u << 0)
+#define API_JSON_INTEGER (1u << 1)
+#define API_JSON_NUMBER (1u << 2)    /* an integer or a real */
+#define API_JSON_BOOLEAN (1u << 3)
+#define API_JSON_ARRAY (1u << 4)
+#define API_JSON_OBJECT (1u << 5)
+#define API_JSON_NULL (1u << 6)
+#define API_JSON_ANY 0x7fu
+
+/* One key of a body object; a list of them ends with {NULL}. */
+typedef struct {
+    const char *key;
+    unsigned types;          /* API_JSON_* bits */
+    int required;
+} api_field_t;
+
+/* Check that obj is a JSON object whose keys are all in fields, each of an
+ * allowed type, with every required key present. where names obj in
+ * messages ("" for the body itself, e.g. "records[3]" for an item).
+ * Returns 0, or -1 with a 400 bad_request naming the key in err. */
+int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fields,
+                     const char *where);
+
+/* api_check_fields on the request body; an absent body counts as {}. */
+int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields);
+
 /* Permission on project for the caller; admins hold STORE_PERM_ADMIN. */
 store_perm_t api_project_perm(api_ctx_t *ctx, const char *project);
 int api_require_perm(api_ctx_t *ctx, api_error_t *err, const char *project, store_perm_t need);
@@ -114,9 +166,29 @@ int api_require_perm(api_ctx_t *ctx, api_error_t *err, const char *project, stor
 int api_load_instance(api_ctx_t *ctx, api_error_t *err, const char *id, store_perm_t need,
                       store_instance_t *out);
 
-/* Name rules. */
-int api_valid_user_name(const char *name);   /* 1-64 of [A-Za-z0-9._-] */
-int api_valid_route_name(const char *name);  /* 1-64 of [a-z0-9._-], first a letter or digit */
+/* ---- Name rules (api_names.c) ---- */
+
+/* Users, agents and projects: 1-64 of [A-Za-z0-9._-], not "." or "..". */
+#define API_NAME_RULE "1-64 characters of A-Z a-z 0-9 . _ -, not \".\" or \"..\""
+/* Routes and queues: 1-64 of [a-z0-9._-], starting with a letter or digit. */
+#define API_SLUG_RULE "1-64 characters of a-z 0-9 . _ -, starting with a letter or digit"
+
+int api_valid_user_name(const char *name);
+int api_valid_route_name(const char *name);
+
+/* Check name against its rule; -1 with a 400 bad_request naming the kind
+ * ("user", "project", "route", ...), the value and the rule. */
+int api_check_name(api_error_t *err, const char *kind, const char *name);
+int api_check_slug(api_error_t *err, const char *kind, const char *name);
+
+/* Check an upstream "HOST:PORT" (port 1-65535, host a name, an IPv4
+ * address or a bracketed IPv6 address); -1 with a 400 naming the value. */
+int api_check_upstream(api_error_t *err, const char *upstream);
+
+/* Copy text into out for an error message: bytes outside printable ASCII
+ * become '?', and a value too long for out is cut and ends in "...", so the
+ * message stays short and valid UTF-8. */
+void api_printable(const char *text, char *out, size_t size);
 
 /* The request dispatcher handed to http_server_start. */
 void server_on_request(http_exchange_t *ex, void *user);
@@ -129,6 +201,8 @@ int api_health(api_ctx_t *ctx, api_error_t *err);
 int api_whoami(api_ctx_t *ctx, api_error_t *err);
 int api_users_create(api_ctx_t *ctx, api_error_t *err);
 int api_users_list(api_ctx_t *ctx, api_error_t *err);
+int api_users_delete(api_ctx_t *ctx, api_error_t *err);
+int api_grants_delete(api_ctx_t *ctx, api_error_t *err);
 int api_grants_set(api_ctx_t *ctx, api_error_t *err);
 int api_projects_list(api_ctx_t *ctx, api_error_t *err);
 int api_tokens_create(api_ctx_t *ctx, api_error_t *err);
@@ -142,6 +216,7 @@ int api_routes_list(api_ctx_t *ctx, api_error_t *err);
 int api_routes_delete(api_ctx_t *ctx, api_error_t *err);
 int api_queues_create(api_ctx_t *ctx, api_error_t *err);
 int api_queues_list(api_ctx_t *ctx, api_error_t *err);
+int api_queues_delete(api_ctx_t *ctx, api_error_t *err);
 int api_apps_launch(api_ctx_t *ctx, api_error_t *err);
 int api_apps_list(api_ctx_t *ctx, api_error_t *err);
 int api_apps_show(api_ctx_t *ctx, api_error_t *err);
@@ -181,6 +256,7 @@ struct server_waiter {
     json_t *queues;
     int64_t since;
     int replied, exchange_closed, timer_closed;
+    uint64_t wake_pass;      /* the latest wake pass that evaluated it */
     server_waiter_t *prev, *next;
 };
 
@@ -192,8 +268,13 @@ server_waiter_t *server_waiter_park(server_t *srv, http_exchange_t *ex, server_w
 /* Reply to a parked request and detach it (body stolen; NULL sends 304). */
 void server_waiter_reply(server_waiter_t *waiter, int status, json_t *body);
 
-/* Re-evaluate every waiter of kind. */
+/* Re-evaluate every waiter of kind once. An evaluation may reply to any
+ * waiter or wake waiters again (nested); a waiter that a nested wake has
+ * already evaluated is not evaluated again. */
 void server_waiters_wake(server_t *srv, server_wait_kind_t kind);
+
+/* True while a work poll of the agent called name is parked. */
+int server_agent_is_polling(const server_t *srv, const char *name);
 
 /* ---- Gateway state and instance output (server_output.c) ---- */
 
@@ -202,6 +283,12 @@ void server_state_changed(server_t *srv);
 
 /* The API object of an instance, or NULL when out of memory. */
 json_t *server_instance_json(server_t *srv, const store_instance_t *inst);
+
+/* A new copy of inst's configuration fit for API output: every secret env
+ * value and every env value equal to one of the owner's vault values is
+ * null. When the vault cannot be read, every env string value is null.
+ * Returns NULL when out of memory. */
+json_t *server_config_public(server_t *srv, const store_instance_t *inst);
 
 /* The gateway state document, or NULL on a store failure. */
 json_t *server_gateway_state(server_t *srv);
@@ -219,17 +306,42 @@ int server_transition(server_t *srv, store_instance_t *inst, const char *status,
  * ended or already stopping instance is left as it is. */
 int server_request_stop(server_t *srv, store_instance_t *inst, const char *reason);
 
-/* Apply an agent's status report; an ended instance ignores it. */
+/* Apply an agent's status report. loading is accepted from queued or
+ * loading, ready from loading, and stopped and failed from any live status.
+ * A stopping instance also accepts a late loading or ready report and stays
+ * stopping. An ended instance ignores stopped and failed. Any other report
+ * returns STORE_CONFLICT with a 409 in err. */
 int server_apply_report(server_t *srv, store_instance_t *inst, const char *status,
                         const char *reason, const char *upstream, int has_exit_code,
                         int exit_code, api_error_t *err);
 
-/* The idle checker's tick: active/idle flips, idle stops, retention. */
+/* ---- The idle checker (server_idle.c) ---- */
+
+/* The idle checker's tick: active/idle flips, idle stops, lost agents,
+ * downsampling and retention. */
 void server_idle_tick(uv_timer_t *timer);
 
-/* In-flight bookkeeping from gateway reports. */
-void server_set_in_flight(server_t *srv, const char *instance_id, int64_t in_flight);
-int64_t server_in_flight(const server_t *srv, const char *instance_id);
+/* Fail the running instances of agents that have not polled for work for
+ * agent_timeout_ms (counted from the server's start at the earliest) and
+ * put their leased, not yet started instances back in the queue. */
+void server_check_agents(server_t *srv, int64_t now);
+
+/* ---- In-flight requests per gateway (server_activity.c) ---- */
+
+/* Record the count gateway_id reports for instance_id at now_ms (monotonic
+ * clock); a count of 0 or less removes the entry. */
+void server_set_in_flight(server_t *srv, const char *gateway_id, const char *instance_id,
+                          int64_t in_flight, int64_t now_ms);
+
+/* The sum over gateways of the counts of instance_id refreshed within
+ * SERVER_IN_FLIGHT_TTL_MS before now_ms. */
+int64_t server_in_flight(const server_t *srv, const char *instance_id, int64_t now_ms);
+
+/* Drop every gateway's count of instance_id (the instance has ended). */
+void server_forget_in_flight(server_t *srv, const char *instance_id);
+
+/* Drop the counts not refreshed within SERVER_IN_FLIGHT_TTL_MS. */
+void server_expire_in_flight(server_t *srv, int64_t now_ms);
 
 /* Stop hand-out bookkeeping for agent work polls. */
 int server_stop_was_sent(const server_t *srv, const char *instance_id);
@@ -238,7 +350,8 @@ void server_stop_forget(server_t *srv, const char *instance_id);
 
 /* ---- Start-up (server_bootstrap.c) ---- */
 
-/* Create the data folder, open the store and vault key, ensure the admin
+/* Create the data folder, lock DATA/lock (srv->lock_fd, failing when
+ * another server holds it), open the store and vault key, ensure the admin
  * user and default queue, and read or write DATA/admin-token. */
 int server_bootstrap(server_t *srv, char *err, size_t err_size);
 

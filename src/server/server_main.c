@@ -12,6 +12,8 @@ static void server_usage(FILE *out)
     fprintf(out,
             "usage: nimdeck server [--data DIR] [--api HOST:PORT] [--gateway-url URL]\n"
             "                      [--active-window SECONDS] [--log-lines N]\n"
+            "                      [--agent-timeout SECONDS] [--retention-days DAYS]\n"
+            "                      [--downsample-after-hours HOURS]\n"
             "\n"
             "Run the REST API and the store.\n"
             "\n"
@@ -23,6 +25,15 @@ static void server_usage(FILE *out)
             "  --active-window SECONDS  an instance without requests for this long is\n"
             "                           idle (default 60)\n"
             "  --log-lines N            console lines kept per instance (default 10000)\n"
+            "  --agent-timeout SECONDS  an agent that has not polled for work for this\n"
+            "                           long is lost, and its running instances fail\n"
+            "                           (default 90)\n"
+            "  --retention-days DAYS    request records and machine samples older than\n"
+            "                           this are deleted (default 30)\n"
+            "  --downsample-after-hours HOURS\n"
+            "                           machine samples older than this are merged into\n"
+            "                           one sample per minute per agent (default 24);\n"
+            "                           request records are kept as they are\n"
             "  --help                   show this help\n");
 }
 
@@ -47,6 +58,9 @@ int server_main(int argc, char **argv)
         {"gateway-url", required_argument, NULL, 'g'},
         {"active-window", required_argument, NULL, 'w'},
         {"log-lines", required_argument, NULL, 'l'},
+        {"agent-timeout", required_argument, NULL, 't'},
+        {"retention-days", required_argument, NULL, 'r'},
+        {"downsample-after-hours", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -89,6 +103,16 @@ int server_main(int argc, char **argv)
             break;
         case 'l':
             opts.log_lines_max = (size_t)server_parse_positive("--log-lines", optarg, 10000000);
+            break;
+        case 't':
+            opts.agent_timeout_s = (int)server_parse_positive("--agent-timeout", optarg, 86400);
+            break;
+        case 'r':
+            opts.retention_days = (int)server_parse_positive("--retention-days", optarg, 36500);
+            break;
+        case 's':
+            opts.downsample_after_hours =
+                (int)server_parse_positive("--downsample-after-hours", optarg, 876000);
             break;
         case 'h':
             server_usage(stdout);

@@ -39,6 +39,95 @@ static json_t *server_idle_seconds(const store_instance_t *inst)
     return json_real((double)(until - since) / 1000.0);
 }
 
+/* The status reason of inst. For a queued instance without one, the reason
+ * names what it waits for: an agent serving its queue, or, when no
+ * registered agent lists the queue, an agent to register for it. */
+static json_t *server_status_reason(server_t *srv, const store_instance_t *inst)
+{
+    json_t *rows = NULL, *row;
+    char text[160];
+    size_t i;
+    int64_t agents = -1;
+
+    if ((inst->status_reason != NULL && inst->status_reason[0] != '\0') ||
+        strcmp(inst->status, "queued") != 0)
+        return server_text_or_null(inst->status_reason);
+    if (inst->agent[0] != '\0') {
+        snprintf(text, sizeof(text), "leased to agent %s, waiting for it to start", inst->agent);
+        return json_string(text);
+    }
+
+    if (srv->store->ops->queue_list(srv->store, &rows) != STORE_OK) {
+        log_warn(SERVER_LOG, "instance %s: cannot list queues: %s", inst->id,
+                 store_error(srv->store));
+        return json_null();
+    }
+    json_array_foreach(rows, i, row) {
+        if (strcmp(json_string_value(json_object_get(row, "name")), inst->queue) == 0)
+            agents = json_integer_value(json_object_get(row, "agents"));
+    }
+    json_decref(rows);
+    if (agents <= 0)
+        snprintf(text, sizeof(text), "no agent serves queue %s", inst->queue);
+    else
+        snprintf(text, sizeof(text), "waiting for an agent serving queue %s", inst->queue);
+    return json_string(text);
+}
+
+/* True when env contains a string value, the only kind a vault value can equal. */
+static int server_env_has_strings(json_t *env)
+{
+    const char *name;
+    json_t *value;
+
+    json_object_foreach(env, name, value) {
+        if (json_is_string(value))
+            return 1;
+    }
+    return 0;
+}
+
+/* True when text equals one of the vault's values. */
+static int server_is_vault_value(json_t *vault, const char *text)
+{
+    const char *name;
+    json_t *value;
+
+    /* An empty value hides nothing, so it matches nothing. */
+    json_object_foreach(vault, name, value) {
+        const char *secret = json_string_value(value);
+        if (secret != NULL && secret[0] != '\0' && strcmp(secret, text) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+json_t *server_config_public(server_t *srv, const store_instance_t *inst)
+{
+    json_t *cfg = config_export(inst->config, 0);
+    json_t *env = json_object_get(cfg, "env");
+    const char *name;
+    json_t *value;
+    char err[256];
+
+    if (cfg == NULL || !server_env_has_strings(env))
+        return cfg;
+
+    /* A vault value copied into env under a name that does not look secret
+     * is still a secret. A vault that cannot be read hides every value. */
+    json_t *vault = vault_read_all(srv->store, &srv->vault_key, inst->owner, err, sizeof(err));
+    if (vault == NULL)
+        log_warn(SERVER_LOG, "instance %s: cannot read the vault of %s (%s); hiding every env value",
+                 inst->id, inst->owner, err);
+    json_object_foreach(env, name, value) {
+        if (json_is_string(value) &&
+            (vault == NULL || server_is_vault_value(vault, json_string_value(value))))
+            json_object_set_new(env, name, json_null());
+    }
+    json_decref(vault);
+    return cfg;
+}
+
 json_t *server_instance_json(server_t *srv, const store_instance_t *inst)
 {
     char endpoint[1024];
@@ -55,7 +144,7 @@ json_t *server_instance_json(server_t *srv, const store_instance_t *inst)
     json_object_set_new(obj, "project", json_string(inst->project));
     json_object_set_new(obj, "owner", json_string(inst->owner));
     json_object_set_new(obj, "status", json_string(inst->status));
-    json_object_set_new(obj, "status_reason", server_text_or_null(inst->status_reason));
+    json_object_set_new(obj, "status_reason", server_status_reason(srv, inst));
     json_object_set_new(obj, "queue", json_string(inst->queue));
     json_object_set_new(obj, "agent", server_text_or_null(inst->agent));
     json_object_set_new(obj, "route", server_text_or_null(inst->route));
@@ -73,7 +162,7 @@ json_t *server_instance_json(server_t *srv, const store_instance_t *inst)
     json_object_set_new(obj, "exit_code",
                         inst->has_exit_code ? json_integer(inst->exit_code) : json_null());
     json_object_set_new(obj, "tags", json_is_array(tags) ? json_deep_copy(tags) : json_array());
-    json_object_set_new(obj, "config", config_export(inst->config, 0));
+    json_object_set_new(obj, "config", server_config_public(srv, inst));
     return obj;
 }
 
@@ -90,8 +179,6 @@ static json_t *server_state_instances(server_t *srv)
     }
     for (size_t i = 0; i < count; i++) {
         const store_instance_t *inst = &list[i];
-        if (strcmp(inst->status, "queued") == 0)
-            continue;
         json_array_append_new(out, json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", inst->id, "path",
                                              inst->path, "project", inst->project, "status",
                                              inst->status, "upstream",

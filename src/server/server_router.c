@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "http/parser.h"
 #include "server/server_internal.h"
 #include "store/token.h"
 #include "util/clock.h"
@@ -14,49 +14,58 @@
 
 typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN } api_auth_t;
 
+/* BODY_NONE: the route takes no body, so any key is rejected here.
+ * BODY_CHECKED: the handler checks the body against its own schema. */
+typedef enum { BODY_NONE, BODY_CHECKED } api_body_t;
+
 typedef struct {
     const char *method;
     const char *pattern;   /* '*' matches one path segment */
     api_handler_fn handler;
     api_auth_t auth;
+    api_body_t body;
 } api_route_t;
 
 static const api_route_t api_routes[] = {
-    {"GET", "/health", api_health, AUTH_NONE},
-    {"GET", "/whoami", api_whoami, AUTH_USER},
-    {"POST", "/users", api_users_create, AUTH_ADMIN},
-    {"GET", "/users", api_users_list, AUTH_ADMIN},
-    {"POST", "/users/*/grants", api_grants_set, AUTH_ADMIN},
-    {"GET", "/projects", api_projects_list, AUTH_USER},
-    {"POST", "/tokens", api_tokens_create, AUTH_USER},
-    {"GET", "/tokens", api_tokens_list, AUTH_USER},
-    {"DELETE", "/tokens/*", api_tokens_revoke, AUTH_USER},
-    {"PUT", "/vault/*", api_vault_put, AUTH_USER},
-    {"GET", "/vault", api_vault_list, AUTH_USER},
-    {"DELETE", "/vault/*", api_vault_delete, AUTH_USER},
-    {"POST", "/routes", api_routes_create, AUTH_ADMIN},
-    {"GET", "/routes", api_routes_list, AUTH_USER},
-    {"DELETE", "/routes/*", api_routes_delete, AUTH_ADMIN},
-    {"POST", "/queues", api_queues_create, AUTH_ADMIN},
-    {"GET", "/queues", api_queues_list, AUTH_USER},
-    {"POST", "/apps", api_apps_launch, AUTH_USER},
-    {"GET", "/apps", api_apps_list, AUTH_USER},
-    {"GET", "/apps/*", api_apps_show, AUTH_USER},
-    {"DELETE", "/apps/*", api_apps_delete, AUTH_USER},
-    {"POST", "/apps/*/stop", api_apps_stop, AUTH_USER},
-    {"GET", "/apps/*/export", api_apps_export, AUTH_USER},
-    {"POST", "/apps/*/clone", api_apps_clone, AUTH_USER},
-    {"GET", "/apps/*/logs", api_apps_logs, AUTH_USER},
-    {"POST", "/apps/*/logs", api_apps_logs_append, AUTH_ADMIN},
-    {"GET", "/apps/*/history", api_apps_history, AUTH_USER},
-    {"GET", "/apps/*/metrics", api_apps_metrics, AUTH_USER},
-    {"POST", "/apps/*/status", api_apps_status, AUTH_ADMIN},
-    {"POST", "/agents", api_agents_register, AUTH_ADMIN},
-    {"GET", "/agents", api_agents_list, AUTH_ADMIN},
-    {"GET", "/agents/*/work", api_agents_work, AUTH_ADMIN},
-    {"POST", "/agents/*/metrics", api_agents_metrics, AUTH_ADMIN},
-    {"GET", "/gateway/state", api_gateway_state, AUTH_ADMIN},
-    {"POST", "/gateway/records", api_gateway_records, AUTH_ADMIN},
+    {"GET", "/health", api_health, AUTH_NONE, BODY_NONE},
+    {"GET", "/whoami", api_whoami, AUTH_USER, BODY_NONE},
+    {"POST", "/users", api_users_create, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/users", api_users_list, AUTH_ADMIN, BODY_NONE},
+    {"DELETE", "/users/*", api_users_delete, AUTH_ADMIN, BODY_NONE},
+    {"POST", "/users/*/grants", api_grants_set, AUTH_ADMIN, BODY_CHECKED},
+    {"DELETE", "/users/*/grants/*", api_grants_delete, AUTH_ADMIN, BODY_NONE},
+    {"GET", "/projects", api_projects_list, AUTH_USER, BODY_NONE},
+    {"POST", "/tokens", api_tokens_create, AUTH_USER, BODY_CHECKED},
+    {"GET", "/tokens", api_tokens_list, AUTH_USER, BODY_NONE},
+    {"DELETE", "/tokens/*", api_tokens_revoke, AUTH_USER, BODY_NONE},
+    {"PUT", "/vault/*", api_vault_put, AUTH_USER, BODY_CHECKED},
+    {"GET", "/vault", api_vault_list, AUTH_USER, BODY_NONE},
+    {"DELETE", "/vault/*", api_vault_delete, AUTH_USER, BODY_NONE},
+    {"POST", "/routes", api_routes_create, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/routes", api_routes_list, AUTH_USER, BODY_NONE},
+    {"DELETE", "/routes/*", api_routes_delete, AUTH_ADMIN, BODY_NONE},
+    {"POST", "/queues", api_queues_create, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/queues", api_queues_list, AUTH_USER, BODY_NONE},
+    {"DELETE", "/queues/*", api_queues_delete, AUTH_ADMIN, BODY_NONE},
+    /* The configuration has its own checks (config_validate). */
+    {"POST", "/apps", api_apps_launch, AUTH_USER, BODY_CHECKED},
+    {"GET", "/apps", api_apps_list, AUTH_USER, BODY_NONE},
+    {"GET", "/apps/*", api_apps_show, AUTH_USER, BODY_NONE},
+    {"DELETE", "/apps/*", api_apps_delete, AUTH_USER, BODY_NONE},
+    {"POST", "/apps/*/stop", api_apps_stop, AUTH_USER, BODY_NONE},
+    {"GET", "/apps/*/export", api_apps_export, AUTH_USER, BODY_NONE},
+    {"POST", "/apps/*/clone", api_apps_clone, AUTH_USER, BODY_CHECKED},
+    {"GET", "/apps/*/logs", api_apps_logs, AUTH_USER, BODY_NONE},
+    {"POST", "/apps/*/logs", api_apps_logs_append, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/apps/*/history", api_apps_history, AUTH_USER, BODY_NONE},
+    {"GET", "/apps/*/metrics", api_apps_metrics, AUTH_USER, BODY_NONE},
+    {"POST", "/apps/*/status", api_apps_status, AUTH_ADMIN, BODY_CHECKED},
+    {"POST", "/agents", api_agents_register, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/agents", api_agents_list, AUTH_ADMIN, BODY_NONE},
+    {"GET", "/agents/*/work", api_agents_work, AUTH_ADMIN, BODY_NONE},
+    {"POST", "/agents/*/metrics", api_agents_metrics, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/gateway/state", api_gateway_state, AUTH_ADMIN, BODY_NONE},
+    {"POST", "/gateway/records", api_gateway_records, AUTH_ADMIN, BODY_CHECKED},
 };
 
 #define API_PREFIX "/api/v1"
@@ -209,33 +218,6 @@ int api_load_instance(api_ctx_t *ctx, api_error_t *err, const char *id, store_pe
     return 0;
 }
 
-static int api_name_chars(const char *name, size_t max, int lowercase_only)
-{
-    size_t len = strlen(name);
-
-    if (len < 1 || len > max)
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)name[i];
-        int ok = islower(c) || isdigit(c) || c == '.' || c == '_' || c == '-' ||
-                 (!lowercase_only && isupper(c));
-        if (!ok || !isascii(c))
-            return 0;
-    }
-    return 1;
-}
-
-int api_valid_user_name(const char *name)
-{
-    return api_name_chars(name, 64, 0);
-}
-
-int api_valid_route_name(const char *name)
-{
-    return api_name_chars(name, 64, 1) && (islower((unsigned char)name[0]) ||
-                                           isdigit((unsigned char)name[0]));
-}
-
 /* Match path against pattern, capturing '*' segments. */
 static int api_match(const char *pattern, const char *path, size_t path_len, api_ctx_t *ctx)
 {
@@ -259,29 +241,26 @@ static int api_match(const char *pattern, const char *path, size_t path_len, api
     return *pattern == '\0' && path == end;
 }
 
-/* Authenticate the Authorization header; 0 with ctx->user filled, or -1. */
+/* Authenticate the Authorization header; 0 with ctx->user filled, or -1.
+ * The header is read by http_bearer_token, as the gateway reads it. */
 static int api_authenticate(api_ctx_t *ctx, api_error_t *err)
 {
     const http_request_t *req = ctx->req;
+    const char *value;
     size_t len = 0;
-    const char *value = http_header_find(req->headers, req->num_headers, "Authorization", &len);
     char text[128], hash[TOKEN_HASH_HEX_LEN + 1];
     store_token_t token;
 
-    if (value == NULL)
+    if (http_header_find(req->headers, req->num_headers, "Authorization", &len) == NULL)
         return api_fail(err, 401, "unauthorized", NULL,
                         "missing Authorization: Bearer token; pass an api token");
-    if (len < 7 || strncasecmp(value, "Bearer ", 7) != 0)
+    if (!http_bearer_token(req->headers, req->num_headers, &value, &len))
         return api_fail(err, 401, "unauthorized", NULL,
                         "the Authorization header must be 'Bearer TOKEN'");
-    while (len > 7 && value[7] == ' ') {
-        value++;
-        len--;
-    }
-    if (len - 7 >= sizeof(text))
+    if (len >= sizeof(text))
         return api_fail(err, 401, "unauthorized", NULL, "unknown token");
-    memcpy(text, value + 7, len - 7);
-    text[len - 7] = '\0';
+    memcpy(text, value, len);
+    text[len] = '\0';
 
     token_hash_hex(text, hash, sizeof(hash));
     int rc = ctx->srv->store->ops->token_find_hash(ctx->srv->store, hash, &token);
@@ -304,6 +283,7 @@ static int api_authenticate(api_ctx_t *ctx, api_error_t *err)
         return api_fail(err, 401, "unauthorized", NULL, "the user of token %s no longer exists",
                         token.id);
     snprintf(ctx->token_id, sizeof(ctx->token_id), "%s", token.id);
+    ctx->token_expires_at = token.expires_at;
     return 0;
 }
 
@@ -321,28 +301,46 @@ static int api_parse_body(api_ctx_t *ctx, api_error_t *err)
     return 0;
 }
 
-/* Find the route; -1 with a 404 or 405 in err when none matches. */
+/* Append method to the comma-separated list in allow once. */
+static void api_allow_add(char *allow, size_t size, const char *method)
+{
+    size_t used = strlen(allow), len = strlen(method);
+    const char *at = allow;
+
+    while ((at = strstr(at, method)) != NULL) {
+        if ((at == allow || at[-1] == ' ') && (at[len] == ',' || at[len] == '\0'))
+            return;
+        at += len;
+    }
+    snprintf(allow + used, size - used, "%s%s", used ? ", " : "", method);
+}
+
+/* Find the route; NULL with a 404, or a 405 and its Allow list, in err
+ * when none matches. */
 static const api_route_t *api_find_route(api_ctx_t *ctx, const char *path, size_t path_len,
                                          api_error_t *err)
 {
     const http_request_t *req = ctx->req;
-    int path_known = 0;
+    char allow[sizeof(err->allow)] = "";
 
     for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
         const api_route_t *route = &api_routes[i];
         if (!api_match(route->pattern, path, path_len, ctx))
             continue;
-        path_known = 1;
         if (strlen(route->method) == req->method_len &&
             memcmp(route->method, req->method, req->method_len) == 0)
             return route;
+        api_allow_add(allow, sizeof(allow), route->method);
     }
-    if (path_known)
-        api_fail(err, 405, "method_not_allowed", NULL, "method %.*s is not allowed on %.*s",
-                 (int)req->method_len, req->method, (int)req->path_len, req->path);
-    else
+    if (allow[0] != '\0') {
+        api_fail(err, 405, "method_not_allowed", NULL,
+                 "method %.*s is not allowed on %.*s; allowed: %s", (int)req->method_len,
+                 req->method, (int)req->path_len, req->path, allow);
+        snprintf(err->allow, sizeof(err->allow), "%s", allow);
+    } else {
         api_fail(err, 404, "not_found", NULL, "no API endpoint at %.*s", (int)req->path_len,
                  req->path);
+    }
     return NULL;
 }
 
@@ -366,7 +364,46 @@ static int api_dispatch(api_ctx_t *ctx, api_error_t *err)
                         route->pattern);
     if (api_parse_body(ctx, err) != 0)
         return -1;
+    if (route->body == BODY_NONE && api_check_body(ctx, err, NULL) != 0)
+        return -1;
     return route->handler(ctx, err);
+}
+
+/* The JSON error body of err. A message that is not valid UTF-8 (it may
+ * quote a percent-decoded path) is sent with its odd bytes as '?'. */
+static char *api_error_text(const api_error_t *err)
+{
+    char printable[sizeof(err->message)];
+    json_t *body = json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message",
+                             err->message);
+    char *text;
+
+    if (body == NULL) {
+        api_printable(err->message, printable, sizeof(printable));
+        body = json_pack("{s:{s:s, s:s}}", "error", "code", err->code, "message", printable);
+    }
+    if (body != NULL && err->field[0] != '\0')
+        json_object_set_new(json_object_get(body, "error"), "field", json_string(err->field));
+    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text;
+}
+
+/* Send err as the JSON error body; a 405 also carries its Allow header. */
+static void api_send_error(http_exchange_t *ex, const api_error_t *err)
+{
+    char headers[sizeof(err->allow) + 16] = "";
+    char *text = api_error_text(err);
+
+    if (text == NULL) {
+        http_respond_error(ex, err->status, err->code, err->message, NULL);
+        return;
+    }
+    if (err->allow[0] != '\0')
+        snprintf(headers, sizeof(headers), "Allow: %s\r\n", err->allow);
+    http_respond(ex, err->status, "application/json", headers[0] ? headers : NULL, text,
+                 strlen(text));
+    free(text);
 }
 
 void server_on_request(http_exchange_t *ex, void *user)
@@ -378,8 +415,7 @@ void server_on_request(http_exchange_t *ex, void *user)
         if (err.status >= 500)
             log_error(SERVER_LOG, "%.*s %.*s: %s", (int)ctx.req->method_len, ctx.req->method,
                       (int)ctx.req->path_len, ctx.req->path, err.message);
-        http_respond_error(ex, err.status, err.code, err.message,
-                           err.field[0] ? err.field : NULL);
+        api_send_error(ex, &err);
     }
     json_decref(ctx.body);
 }

@@ -105,16 +105,39 @@ void server_waiter_reply(server_waiter_t *w, int status, json_t *body)
     free(text);
 }
 
+/* The first waiter of kind that this pass or a later (nested) one has not
+ * evaluated yet, or NULL. */
+static server_waiter_t *server_waiter_next_unvisited(server_t *srv, server_wait_kind_t kind,
+                                                     uint64_t pass)
+{
+    for (server_waiter_t *w = srv->waiters; w != NULL; w = w->next) {
+        if (w->kind == kind && !w->replied && w->wake_pass < pass)
+            return w;
+    }
+    return NULL;
+}
+
 void server_waiters_wake(server_t *srv, server_wait_kind_t kind)
 {
-    server_waiter_t *w = srv->waiters;
+    uint64_t pass = ++srv->wake_pass;
+    server_waiter_t *w;
 
-    while (w != NULL) {
-        /* evaluate may detach w (and free nothing yet: the timer close is
-         * asynchronous), so read next first. */
-        server_waiter_t *next = w->next;
-        if (w->kind == kind && !w->replied)
-            w->evaluate(w, 0);
-        w = next;
+    /* An evaluation can reply to other waiters, directly or through a
+     * nested wake, which unlinks them, so a saved next pointer may already
+     * be off the list. The walk therefore restarts from the head after
+     * every evaluation. The pass marks keep each waiter to one evaluation,
+     * and a mark from a nested wake's higher pass counts as visited. */
+    while ((w = server_waiter_next_unvisited(srv, kind, pass)) != NULL) {
+        w->wake_pass = pass;
+        w->evaluate(w, 0);
     }
+}
+
+int server_agent_is_polling(const server_t *srv, const char *name)
+{
+    for (const server_waiter_t *w = srv->waiters; w != NULL; w = w->next) {
+        if (w->kind == SERVER_WAIT_WORK && !w->replied && strcmp(w->agent_name, name) == 0)
+            return 1;
+    }
+    return 0;
 }

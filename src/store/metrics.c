@@ -17,8 +17,9 @@ typedef struct {
     int64_t requests, errors, prompt_tokens, completion_tokens, ttft_count;
     double latency_sum, ttft_sum;
     size_t latency_first, latency_count;   /* the bucket's slice of latencies */
-    int64_t samples;
+    /* Sums and counts of the non-null values of each machine series. */
     double machine[METRICS_MACHINE_SERIES];
+    int64_t machine_count[METRICS_MACHINE_SERIES];
 } metrics_bucket_t;
 
 typedef struct {
@@ -84,9 +85,12 @@ static int metrics_on_sample(const store_sample_t *s, void *user)
 
     if (b == NULL)
         return 0;
-    for (int i = 0; i < METRICS_MACHINE_SERIES; i++)
+    for (int i = 0; i < METRICS_MACHINE_SERIES; i++) {
+        if (isnan(values[i]))
+            continue;
         b->machine[i] += values[i];
-    b->samples++;
+        b->machine_count[i]++;
+    }
     return 0;
 }
 
@@ -146,7 +150,7 @@ static json_t *metrics_series(metrics_acc_t *acc, json_t *time, json_t *totals)
         json_array_append_new(arrays[7], metrics_mean(b->ttft_sum, b->ttft_count));
         for (int m = 0; m < METRICS_MACHINE_SERIES; m++)
             json_array_append_new(arrays[fixed + (size_t)m],
-                                  metrics_mean(b->machine[m], b->samples));
+                                  metrics_mean(b->machine[m], b->machine_count[m]));
 
         sums[0] += b->requests;
         sums[1] += b->errors;

@@ -94,6 +94,8 @@ typedef struct {
     int cancelled;
 } store_record_t;
 
+/* One machine sample of an agent. A value the agent did not report is NAN,
+ * stored as SQL NULL and left out of averages. */
 typedef struct {
     const char *agent;        /* agent name */
     int64_t time;
@@ -123,10 +125,20 @@ typedef struct store store_t;
 typedef struct {
     void (*close)(store_t *st);
 
-    /* Users, projects and grants. */
+    /* Users, projects and grants. A deleted user is absent from user_get
+     * and user_list. user_create returns STORE_EXISTS when the name is
+     * taken, STORE_CONFLICT when it belonged to a deleted user: the name
+     * stays the owner of that user's past instances, so it is not reused. */
     int (*user_create)(store_t *st, const store_user_t *user);
     int (*user_get)(store_t *st, const char *name, store_user_t *out);
     int (*user_list)(store_t *st, json_t **rows);                 /* name, admin, created_at */
+    /* Delete a user: revoke every token of the user, remove the user's
+     * grants, vault entries and password, and mark the user deleted.
+     * STORE_NOT_FOUND when there is no such user; STORE_CONFLICT, with the
+     * id of one such instance in instance_out, while the user owns an
+     * instance in queued, loading, active, idle or stopping. */
+    int (*user_delete)(store_t *st, const char *name, int64_t now, char *instance_out,
+                       size_t instance_size);
     int (*project_ensure)(store_t *st, const char *name, int64_t now);
     int (*project_list)(store_t *st, json_t **rows);              /* name, created_at */
     /* Replace the user's grant on project, creating the project if needed. */
@@ -134,6 +146,8 @@ typedef struct {
                      int64_t now);
     int (*grant_get)(store_t *st, const char *user, const char *project, store_perm_t *out);
     int (*grant_list)(store_t *st, json_t **rows);                /* user, project, permission */
+    /* Remove the user's grant on project; STORE_NOT_FOUND when there is none. */
+    int (*grant_delete)(store_t *st, const char *user, const char *project);
 
     /* Tokens. user and scope filter when non-NULL. */
     int (*token_insert)(store_t *st, const store_token_t *token);
@@ -147,6 +161,11 @@ typedef struct {
     int (*queue_create)(store_t *st, const char *name, int64_t now);
     int (*queue_exists)(store_t *st, const char *name);          /* 1, 0 or STORE_ERROR */
     int (*queue_list)(store_t *st, json_t **rows);
+    /* STORE_NOT_FOUND when there is no such queue; STORE_CONFLICT, with the
+     * id of one such instance in instance_out, while an instance on it is
+     * in queued, loading, active, idle or stopping. Agents that list the
+     * queue keep it in their list and lease nothing from it. */
+    int (*queue_delete)(store_t *st, const char *name, char *instance_out, size_t instance_size);
     /* Insert the agent or update the one of that name; id_out receives its
      * id (new_id when inserted). queues is a JSON array of names. */
     int (*agent_upsert)(store_t *st, const char *new_id, const char *name, const char *hostname,
@@ -180,7 +199,9 @@ typedef struct {
     /* Move the oldest queued, unleased instance on one of queues to agent. */
     int (*instance_lease)(store_t *st, const json_t *queues, const char *agent,
                           store_instance_t *out);
-    /* Raise last_activity_at to time when it is later. */
+    /* Raise last_activity_at to time when it is later. Only an instance in
+     * loading, active, idle or stopping is touched, so idle_seconds stays
+     * frozen once it has ended. */
     int (*instance_touch)(store_t *st, const char *id, int64_t time);
     /* Delete an instance with its history, console log and records. */
     int (*instance_delete)(store_t *st, const char *id);
@@ -221,6 +242,12 @@ typedef struct {
                         store_sample_fn fn, void *user);
     /* Delete records and samples older than before. */
     int (*prune)(store_t *st, int64_t before);
+    /* Merge the machine samples older than before into one sample per agent
+     * and bucket_ms-aligned bucket, each value the average of the non-null
+     * values merged. before is rounded down to a bucket boundary, so a
+     * bucket is merged only once it is complete. Request records are not
+     * downsampled. */
+    int (*samples_downsample)(store_t *st, int64_t before, int64_t bucket_ms);
 } store_ops_t;
 
 /* The base every backend embeds first. */

@@ -79,6 +79,9 @@ static const char *const store_migrations[] = {
     "  disk_read_bytes_per_s REAL, disk_write_bytes_per_s REAL);"
     "CREATE INDEX machine_samples_agent ON machine_samples(agent, time);"
     "CREATE INDEX machine_samples_time ON machine_samples(time);",
+
+    /* 2: deleted users keep their row, so their past instances keep an owner. */
+    "ALTER TABLE users ADD COLUMN deleted_at INTEGER;",
 };
 
 int store_sqlite_migrate(store_t *st)

@@ -32,6 +32,49 @@ static int sq_queue_list(store_t *st, json_t **rows)
                    "");
 }
 
+/* The steps of sq_queue_delete inside its transaction. */
+static int sq_queue_delete_rows(store_t *st, const char *name, char *instance_out,
+                                size_t instance_size)
+{
+    int64_t exists = 0;
+
+    if (sq_int_query(st, &exists, "SELECT count(*) FROM queues WHERE name = ?", "s", name) != 0)
+        return STORE_ERROR;
+    if (exists == 0)
+        return STORE_NOT_FOUND;
+
+    sqlite3_stmt *stmt = sq_prepare(st,
+                                    "SELECT id FROM instances WHERE queue = ? AND status IN"
+                                    " ('queued', 'loading', 'active', 'idle', 'stopping')"
+                                    " ORDER BY created_at LIMIT 1",
+                                    "s", name);
+    if (stmt == NULL)
+        return STORE_ERROR;
+    int rc = sq_step(st, stmt);
+    if (rc == 1 && instance_out != NULL)
+        sq_copy_text(stmt, 0, instance_out, instance_size);
+    sqlite3_finalize(stmt);
+    if (rc != 0)
+        return rc == 1 ? STORE_CONFLICT : STORE_ERROR;
+    return sq_exec(st, NULL, "DELETE FROM queues WHERE name = ?", "s", name);
+}
+
+static int sq_queue_delete(store_t *st, const char *name, char *instance_out,
+                           size_t instance_size)
+{
+    if (instance_out != NULL && instance_size > 0)
+        instance_out[0] = '\0';
+    if (sq_begin(st) != 0)
+        return STORE_ERROR;
+
+    int rc = sq_queue_delete_rows(st, name, instance_out, instance_size);
+    if (rc != STORE_OK) {
+        sq_rollback(st);
+        return rc;
+    }
+    return sq_commit(st);
+}
+
 static int sq_agent_upsert(store_t *st, const char *new_id, const char *name,
                            const char *hostname, const char *address, const json_t *queues,
                            int64_t now, char *id_out, size_t id_size)
@@ -187,6 +230,7 @@ void store_sqlite_agents_ops(store_ops_t *ops)
     ops->queue_create = sq_queue_create;
     ops->queue_exists = sq_queue_exists;
     ops->queue_list = sq_queue_list;
+    ops->queue_delete = sq_queue_delete;
     ops->agent_upsert = sq_agent_upsert;
     ops->agent_get = sq_agent_get;
     ops->agent_touch = sq_agent_touch;

@@ -1,4 +1,5 @@
 /* Statement binding, row reading and transactions for the SQLite backend. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,11 @@ static int sq_bind(sqlite3_stmt *stmt, const char *types, va_list ap)
         case 'D': {
             double value = va_arg(ap, double);
             rc = value >= 0 ? sqlite3_bind_double(stmt, i, value) : sqlite3_bind_null(stmt, i);
+            break;
+        }
+        case 'F': {
+            double value = va_arg(ap, double);
+            rc = isnan(value) ? sqlite3_bind_null(stmt, i) : sqlite3_bind_double(stmt, i, value);
             break;
         }
         case 'b': {

@@ -281,8 +281,11 @@ static int sq_instance_lease(store_t *st, const json_t *queues, const char *agen
 
 static int sq_instance_touch(store_t *st, const char *id, int64_t time)
 {
+    /* A report that arrives after the stop must not move the frozen idle
+     * clock, and a queued instance has had no request yet. */
     return sq_exec(st, NULL,
                    "UPDATE instances SET last_activity_at = ? WHERE id = ?"
+                   " AND status IN ('loading', 'active', 'idle', 'stopping')"
                    " AND (last_activity_at IS NULL OR last_activity_at < ?)",
                    "isi", time, id, time);
 }

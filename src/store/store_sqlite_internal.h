@@ -27,6 +27,7 @@ static inline sqlite3 *sq_db(store_t *st)
  *   N  int, int          integer when the first (present) is non-zero, else null
  *   d  double            real
  *   D  double            real; a negative value binds null
+ *   F  double            real; NAN binds null (an absent sample value)
  *   b  const void *, size_t   blob
  */
 sqlite3_stmt *sq_prepare(store_t *st, const char *sql, const char *types, ...);

@@ -1,4 +1,5 @@
 /* SQLite backend: console log lines, request records and machine samples. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -138,9 +139,17 @@ static int sq_sample_insert(store_t *st, const store_sample_t *s)
                    " mem_total_bytes, net_rx_bytes_per_s, net_tx_bytes_per_s,"
                    " disk_read_bytes_per_s, disk_write_bytes_per_s)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   "siddddddd", s->agent, s->time, s->cpu_percent, s->mem_used_bytes,
+                   "siFFFFFFF", s->agent, s->time, s->cpu_percent, s->mem_used_bytes,
                    s->mem_total_bytes, s->net_rx_bytes_per_s, s->net_tx_bytes_per_s,
                    s->disk_read_bytes_per_s, s->disk_write_bytes_per_s);
+}
+
+/* A sample column, NAN when the agent did not report it. */
+static double sq_sample_value(sqlite3_stmt *stmt, int col)
+{
+    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
+        return NAN;
+    return sqlite3_column_double(stmt, col);
 }
 
 static int sq_samples_scan(store_t *st, const char *agent, int64_t from, int64_t to,
@@ -160,13 +169,13 @@ static int sq_samples_scan(store_t *st, const char *agent, int64_t from, int64_t
         store_sample_t sample = {
             .agent = agent,
             .time = sqlite3_column_int64(stmt, 0),
-            .cpu_percent = sqlite3_column_double(stmt, 1),
-            .mem_used_bytes = sqlite3_column_double(stmt, 2),
-            .mem_total_bytes = sqlite3_column_double(stmt, 3),
-            .net_rx_bytes_per_s = sqlite3_column_double(stmt, 4),
-            .net_tx_bytes_per_s = sqlite3_column_double(stmt, 5),
-            .disk_read_bytes_per_s = sqlite3_column_double(stmt, 6),
-            .disk_write_bytes_per_s = sqlite3_column_double(stmt, 7),
+            .cpu_percent = sq_sample_value(stmt, 1),
+            .mem_used_bytes = sq_sample_value(stmt, 2),
+            .mem_total_bytes = sq_sample_value(stmt, 3),
+            .net_rx_bytes_per_s = sq_sample_value(stmt, 4),
+            .net_tx_bytes_per_s = sq_sample_value(stmt, 5),
+            .disk_read_bytes_per_s = sq_sample_value(stmt, 6),
+            .disk_write_bytes_per_s = sq_sample_value(stmt, 7),
         };
         if (fn(&sample, user) != 0)
             break;
@@ -184,6 +193,59 @@ static int sq_prune(store_t *st, int64_t before)
     return rc;
 }
 
+#define SQ_SAMPLE_VALUES                                                                      \
+    "cpu_percent, mem_used_bytes, mem_total_bytes, net_rx_bytes_per_s, net_tx_bytes_per_s,"    \
+    " disk_read_bytes_per_s, disk_write_bytes_per_s"
+
+static int sq_samples_downsample_rows(store_t *st, int64_t before, int64_t bucket_ms)
+{
+    int64_t last_id = 0;
+
+    if (sq_int_query(st, &last_id, "SELECT coalesce(max(id), 0) FROM machine_samples", "") !=
+        STORE_OK)
+        return STORE_ERROR;
+
+    /* Only buckets holding more than one sample change, so a bucket merged
+     * by an earlier run is left alone. avg() skips nulls, so a value no
+     * merged sample reported stays null. */
+    int rc = sq_exec(st, NULL,
+                     "INSERT INTO machine_samples (agent, time, " SQ_SAMPLE_VALUES ")"
+                     " SELECT agent, (time / ?2) * ?2, avg(cpu_percent), avg(mem_used_bytes),"
+                     " avg(mem_total_bytes), avg(net_rx_bytes_per_s), avg(net_tx_bytes_per_s),"
+                     " avg(disk_read_bytes_per_s), avg(disk_write_bytes_per_s)"
+                     " FROM machine_samples WHERE time < ?1"
+                     " GROUP BY agent, time / ?2 HAVING count(*) > 1",
+                     "ii", before, bucket_ms);
+    if (rc != STORE_OK)
+        return rc;
+
+    /* The merged rows have ids above last_id; delete the rows they replace. */
+    return sq_exec(st, NULL,
+                   "DELETE FROM machine_samples WHERE id <= ?1 AND time < ?2"
+                   " AND (agent, time / ?3) IN"
+                   " (SELECT agent, time / ?3 FROM machine_samples WHERE id > ?1)",
+                   "iii", last_id, before, bucket_ms);
+}
+
+static int sq_samples_downsample(store_t *st, int64_t before, int64_t bucket_ms)
+{
+    if (bucket_ms <= 0) {
+        snprintf(st->error, sizeof(st->error), "invalid downsampling bucket %lld ms",
+                 (long long)bucket_ms);
+        return STORE_ERROR;
+    }
+    before = before / bucket_ms * bucket_ms;
+    if (sq_begin(st) != STORE_OK)
+        return STORE_ERROR;
+
+    int rc = sq_samples_downsample_rows(st, before, bucket_ms);
+    if (rc != STORE_OK) {
+        sq_rollback(st);
+        return rc;
+    }
+    return sq_commit(st);
+}
+
 void store_sqlite_logs_ops(store_ops_t *ops)
 {
     ops->log_append = sq_log_append;
@@ -193,4 +255,5 @@ void store_sqlite_logs_ops(store_ops_t *ops)
     ops->sample_insert = sq_sample_insert;
     ops->samples_scan = sq_samples_scan;
     ops->prune = sq_prune;
+    ops->samples_downsample = sq_samples_downsample;
 }

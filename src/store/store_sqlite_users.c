@@ -4,18 +4,34 @@
 
 #include "store/store_sqlite_internal.h"
 
+/* The statuses of a live instance, as an SQL list. */
+#define SQ_LIVE_STATUSES "('queued', 'loading', 'active', 'idle', 'stopping')"
+
 static int sq_user_create(store_t *st, const store_user_t *user)
 {
-    return sq_exec(st, NULL,
-                   "INSERT INTO users (name, password_hash, admin, created_at) VALUES (?, ?, ?, ?)",
-                   "ssni", user->name, user->has_password ? user->password_hash : NULL,
-                   user->admin ? 1 : 0, user->created_at);
+    int64_t deleted = 0;
+    int rc = sq_exec(st, NULL,
+                     "INSERT INTO users (name, password_hash, admin, created_at)"
+                     " VALUES (?, ?, ?, ?)",
+                     "ssni", user->name, user->has_password ? user->password_hash : NULL,
+                     user->admin ? 1 : 0, user->created_at);
+
+    if (rc != STORE_EXISTS)
+        return rc;
+    if (sq_int_query(st, &deleted,
+                     "SELECT count(*) FROM users WHERE name = ? AND deleted_at IS NOT NULL", "s",
+                     user->name) != 0)
+        return STORE_ERROR;
+    return deleted > 0 ? STORE_CONFLICT : STORE_EXISTS;
 }
 
 static int sq_user_get(store_t *st, const char *name, store_user_t *out)
 {
-    sqlite3_stmt *stmt = sq_prepare(
-        st, "SELECT name, password_hash, admin, created_at FROM users WHERE name = ?", "s", name);
+    sqlite3_stmt *stmt =
+        sq_prepare(st,
+                   "SELECT name, password_hash, admin, created_at FROM users"
+                   " WHERE name = ? AND deleted_at IS NULL",
+                   "s", name);
     if (stmt == NULL)
         return STORE_ERROR;
 
@@ -34,7 +50,62 @@ static int sq_user_get(store_t *st, const char *name, store_user_t *out)
 
 static int sq_user_list(store_t *st, json_t **rows)
 {
-    return sq_rows(st, rows, "SELECT name, admin, created_at FROM users ORDER BY name", "");
+    return sq_rows(st, rows,
+                   "SELECT name, admin, created_at FROM users WHERE deleted_at IS NULL"
+                   " ORDER BY name",
+                   "");
+}
+
+/* The steps of sq_user_delete inside its transaction. */
+static int sq_user_delete_rows(store_t *st, const char *name, int64_t now, char *instance_out,
+                               size_t instance_size)
+{
+    int64_t exists = 0;
+
+    if (sq_int_query(st, &exists,
+                     "SELECT count(*) FROM users WHERE name = ? AND deleted_at IS NULL", "s",
+                     name) != 0)
+        return STORE_ERROR;
+    if (exists == 0)
+        return STORE_NOT_FOUND;
+
+    sqlite3_stmt *stmt = sq_prepare(st,
+                                    "SELECT id FROM instances WHERE owner = ? AND status IN "
+                                    SQ_LIVE_STATUSES " ORDER BY created_at LIMIT 1",
+                                    "s", name);
+    if (stmt == NULL)
+        return STORE_ERROR;
+    int rc = sq_step(st, stmt);
+    if (rc == 1 && instance_out != NULL)
+        sq_copy_text(stmt, 0, instance_out, instance_size);
+    sqlite3_finalize(stmt);
+    if (rc != 0)
+        return rc == 1 ? STORE_CONFLICT : STORE_ERROR;
+
+    if (sq_exec(st, NULL, "UPDATE tokens SET revoked = 1 WHERE user = ?", "s", name) != 0 ||
+        sq_exec(st, NULL, "DELETE FROM grants WHERE user = ?", "s", name) != 0 ||
+        sq_exec(st, NULL, "DELETE FROM vault WHERE user = ?", "s", name) != 0 ||
+        sq_exec(st, NULL,
+                "UPDATE users SET deleted_at = ?, password_hash = NULL, admin = 0 WHERE name = ?",
+                "is", now, name) != 0)
+        return STORE_ERROR;
+    return STORE_OK;
+}
+
+static int sq_user_delete(store_t *st, const char *name, int64_t now, char *instance_out,
+                          size_t instance_size)
+{
+    if (instance_out != NULL && instance_size > 0)
+        instance_out[0] = '\0';
+    if (sq_begin(st) != 0)
+        return STORE_ERROR;
+
+    int rc = sq_user_delete_rows(st, name, now, instance_out, instance_size);
+    if (rc != STORE_OK) {
+        sq_rollback(st);
+        return rc;
+    }
+    return sq_commit(st);
 }
 
 static int sq_project_ensure(store_t *st, const char *name, int64_t now)
@@ -86,6 +157,17 @@ static int sq_grant_list(store_t *st, json_t **rows)
 {
     return sq_rows(st, rows,
                    "SELECT user, project, permission FROM grants ORDER BY user, project", "");
+}
+
+static int sq_grant_delete(store_t *st, const char *user, const char *project)
+{
+    int changes = 0;
+    int rc = sq_exec(st, &changes, "DELETE FROM grants WHERE user = ? AND project = ?", "ss", user,
+                     project);
+
+    if (rc != STORE_OK)
+        return rc;
+    return changes > 0 ? STORE_OK : STORE_NOT_FOUND;
 }
 
 static int sq_token_insert(store_t *st, const store_token_t *token)
@@ -159,11 +241,13 @@ void store_sqlite_users_ops(store_ops_t *ops)
     ops->user_create = sq_user_create;
     ops->user_get = sq_user_get;
     ops->user_list = sq_user_list;
+    ops->user_delete = sq_user_delete;
     ops->project_ensure = sq_project_ensure;
     ops->project_list = sq_project_list;
     ops->grant_set = sq_grant_set;
     ops->grant_get = sq_grant_get;
     ops->grant_list = sq_grant_list;
+    ops->grant_delete = sq_grant_delete;
     ops->token_insert = sq_token_insert;
     ops->token_find_hash = sq_token_find_hash;
     ops->token_get = sq_token_get;

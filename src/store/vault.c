@@ -81,7 +81,8 @@ int vault_name_valid(const char *name)
         if (!ok)
             return 0;
     }
-    return 1;
+    /* "." and ".." name folders wherever names become paths, so they are never names. */
+    return strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 int vault_set(store_t *st, const vault_key_t *key, const char *user, const char *name,

@@ -24,7 +24,7 @@ int vault_key_load(const char *path, vault_key_t *key, char *err, size_t err_siz
 /* Wipe the key from memory. */
 void vault_key_wipe(vault_key_t *key);
 
-/* 1 when name is 1-128 of [A-Za-z0-9._-]. */
+/* 1 when name is 1-128 of [A-Za-z0-9._-] and not "." or "..". */
 int vault_name_valid(const char *name);
 
 /* Encrypt value and store it under (user, name), replacing an earlier one.

@@ -26,6 +26,9 @@ typedef struct {
     int gateway_port;
     const char *gateway_url;
     int active_window_s;
+    int log_lines;
+    int retention_days;
+    int downsample_after_hours;
     int run_agent;
     const char *agent_name;
 } up_options_t;
@@ -35,6 +38,8 @@ static void up_print_help(FILE *out)
     fprintf(out,
             "usage: nimdeck up [--data DIR] [--api HOST:PORT] [--gateway HOST:PORT]\n"
             "                  [--gateway-url URL] [--active-window SECONDS]\n"
+            "                  [--log-lines N] [--retention-days DAYS]\n"
+            "                  [--downsample-after-hours HOURS]\n"
             "                  [--agent-name NAME] [--no-agent]\n"
             "\n"
             "Run the server, the gateway and a local agent in one process, with the\n"
@@ -49,8 +54,16 @@ static void up_print_help(FILE *out)
             "                        http://GATEWAY-HOST:GATEWAY-PORT)\n"
             "  --active-window S     seconds without requests before an instance\n"
             "                        shows as idle (default 60)\n"
+            "  --log-lines N         console lines kept per instance (default 10000)\n"
+            "  --retention-days DAYS request records and machine samples older than\n"
+            "                        this are deleted (default 30)\n"
+            "  --downsample-after-hours HOURS\n"
+            "                        machine samples older than this are merged into\n"
+            "                        one sample per minute per agent (default 24);\n"
+            "                        request records are kept as they are\n"
             "  --agent-name NAME     name of the local agent (default: the host name)\n"
-            "  --no-agent            do not run a local agent\n");
+            "  --no-agent            do not run a local agent\n"
+            "  --help                show this help\n");
 }
 
 static int up_parse_int(const char *text, const char *option, int min, int max, int *out)
@@ -69,13 +82,24 @@ static int up_parse_int(const char *text, const char *option, int min, int max, 
 /* Returns 0 to run, 1 when help was printed, 2 on bad usage. */
 static int up_parse_args(int argc, char **argv, up_options_t *opts)
 {
-    enum { OPT_GATEWAY_URL = 256, OPT_ACTIVE_WINDOW, OPT_AGENT_NAME, OPT_NO_AGENT };
+    enum {
+        OPT_GATEWAY_URL = 256,
+        OPT_ACTIVE_WINDOW,
+        OPT_LOG_LINES,
+        OPT_RETENTION_DAYS,
+        OPT_DOWNSAMPLE_AFTER_HOURS,
+        OPT_AGENT_NAME,
+        OPT_NO_AGENT
+    };
     static const struct option long_options[] = {
         {"data", required_argument, NULL, 'd'},
         {"api", required_argument, NULL, 'a'},
         {"gateway", required_argument, NULL, 'g'},
         {"gateway-url", required_argument, NULL, OPT_GATEWAY_URL},
         {"active-window", required_argument, NULL, OPT_ACTIVE_WINDOW},
+        {"log-lines", required_argument, NULL, OPT_LOG_LINES},
+        {"retention-days", required_argument, NULL, OPT_RETENTION_DAYS},
+        {"downsample-after-hours", required_argument, NULL, OPT_DOWNSAMPLE_AFTER_HOURS},
         {"agent-name", required_argument, NULL, OPT_AGENT_NAME},
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
         {"help", no_argument, NULL, 'h'},
@@ -108,6 +132,19 @@ static int up_parse_args(int argc, char **argv, up_options_t *opts)
             if (up_parse_int(optarg, "--active-window", 1, 86400, &opts->active_window_s) != 0)
                 return 2;
             break;
+        case OPT_LOG_LINES:
+            if (up_parse_int(optarg, "--log-lines", 1, 10000000, &opts->log_lines) != 0)
+                return 2;
+            break;
+        case OPT_RETENTION_DAYS:
+            if (up_parse_int(optarg, "--retention-days", 1, 36500, &opts->retention_days) != 0)
+                return 2;
+            break;
+        case OPT_DOWNSAMPLE_AFTER_HOURS:
+            if (up_parse_int(optarg, "--downsample-after-hours", 1, 876000,
+                             &opts->downsample_after_hours) != 0)
+                return 2;
+            break;
         case OPT_AGENT_NAME:
             opts->agent_name = optarg;
             break;
@@ -135,9 +172,16 @@ static void up_print_banner(const up_options_t *opts, server_t *server, const ch
                             int agent_running)
 {
     char data_path[PATH_MAX];
+    char binary[PATH_MAX];
 
     if (realpath(opts->data_dir, data_path) == NULL)
         snprintf(data_path, sizeof(data_path), "%s", opts->data_dir);
+
+    /* Show the binary by its full path: a fresh build is not on PATH. */
+    ssize_t n = readlink("/proc/self/exe", binary, sizeof(binary) - 1);
+    if (n <= 0)
+        n = snprintf(binary, sizeof(binary), "nimdeck");
+    binary[n] = '\0';
 
     printf("nimdeck is up (pid %ld)\n"
            "  API:         %s/api/v1\n"
@@ -147,11 +191,11 @@ static void up_print_banner(const up_options_t *opts, server_t *server, const ch
            "  admin token: %s/admin-token (api scope; the CLI reads it from there\n"
            "               when run in the folder that holds ./nimdeck-data)\n"
            "\n"
-           "Next: nimdeck launch --config examples/nim-sim.json\n"
-           "      nimdeck tokens create        (a gateway token for the endpoint)\n",
+           "Next: %s launch --config examples/nim-sim.json\n"
+           "      %s tokens create        (a gateway token for the endpoint)\n",
            (long)getpid(), server_url(server), gateway_url,
            agent_running ? "local, serving queue 'default'" : "none (--no-agent)", data_path,
-           data_path);
+           data_path, binary, binary);
     fflush(stdout);
 }
 
@@ -192,6 +236,9 @@ int up_main(int argc, char **argv)
         .listen_port = opts.api_port,
         .gateway_url = gateway_url,
         .active_window_s = opts.active_window_s,
+        .log_lines_max = (size_t)opts.log_lines,
+        .retention_days = opts.retention_days,
+        .downsample_after_hours = opts.downsample_after_hours,
     };
     server_t *server = server_start(&server_opts, err, sizeof(err));
     if (server == NULL) {

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MASK_MIN_LEN 4
 #define MASK_TEXT "****"
 
 typedef struct {

@@ -9,11 +9,18 @@
 
 typedef struct mask_set mask_set_t;
 
+/* Secrets shorter than this many bytes are NOT masked: they pass through
+ * mask_apply unchanged, because hiding every occurrence of a one- to
+ * three-byte string would blank ordinary text everywhere. A caller with
+ * such a secret must warn its user that the secret can appear in output. */
+#define MASK_MIN_LEN 4
+
 mask_set_t *mask_set_new(void);
 void mask_set_free(mask_set_t *set);
 
-/* Add a secret value to hide. Values shorter than 4 bytes are ignored so
- * that common short strings are not blanked everywhere. Returns 0 or -1. */
+/* Add a secret value to hide. A value shorter than MASK_MIN_LEN bytes is
+ * ignored and stays visible (see MASK_MIN_LEN). Returns 0, or -1 when
+ * memory runs out. */
 int mask_set_add(mask_set_t *set, const char *value);
 
 /* Append text[0..len) to out with every secret replaced by "****".

@@ -1,7 +1,8 @@
 /* End-to-end tests of the agent against a fake server in this process:
  * registration, a lease through readiness to a requested stop, an exit on
- * its own, agent_stop, and a rejected token. The fake also serves the
- * instance's health path, so the instance itself can be a plain shell. */
+ * its own, agent_stop, a rejected token, lost final statuses and a second
+ * registration. The fake also serves the instance's health path, so the
+ * instance itself can be a plain shell. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -42,8 +43,12 @@ typedef struct {
     json_t *stops;          /* instance ids to stop */
     json_t *statuses;       /* every status report, with "id" added */
     json_t *lines;          /* every console line, with "id" added */
+    json_t *registrations;  /* every registration body */
     int metrics;
     int health_status;      /* what /health returns */
+    int reject_finals;      /* stopped/failed reports to reject with 503, or -1 for all */
+    int rejected_finals;
+    int forget_agent;       /* respond to the next work poll with 404 */
 } fake_t;
 
 typedef struct {
@@ -99,7 +104,8 @@ static int fake_read_request(int fd, char *method, char *path, size_t path_size,
     return 0;
 }
 
-/* Long poll: wait up to wait_s for a lease or a stop. */
+/* Long poll: wait up to wait_s for a lease or a stop. Returns NULL when
+ * the fake is to forget the agent. */
 static json_t *fake_work(fake_t *fake, int wait_s)
 {
     int64_t deadline = clock_mono_ms() + wait_s * 1000;
@@ -107,15 +113,21 @@ static json_t *fake_work(fake_t *fake, int wait_s)
 
     pthread_mutex_lock(&fake->lock);
     while (json_array_size(fake->leases) == 0 && json_array_size(fake->stops) == 0 &&
-           !atomic_load(&fake->stopping) && clock_mono_ms() < deadline) {
+           !fake->forget_agent && !atomic_load(&fake->stopping) && clock_mono_ms() < deadline) {
         int64_t step = clock_mono_ms() + 100;
         agent_cond_wait_until(&fake->changed, &fake->lock, step < deadline ? step : deadline);
+    }
+    if (fake->forget_agent) {
+        fake->forget_agent = 0;
+        pthread_mutex_unlock(&fake->lock);
+        return NULL;
     }
     if (json_array_size(fake->leases) > 0) {
         lease = json_incref(json_array_get(fake->leases, 0));
         json_array_remove(fake->leases, 0);
     }
-    json_t *work = json_pack("{s:o, s:O}", "lease", lease, "stop", fake->stops);
+    /* A copy: the stop list changes while the response is written. */
+    json_t *work = json_pack("{s:o, s:o}", "lease", lease, "stop", json_deep_copy(fake->stops));
     pthread_mutex_unlock(&fake->lock);
     return work;
 }
@@ -128,6 +140,9 @@ static void fake_record(fake_t *fake, const char *path, json_t *body)
 
     snprintf(id, sizeof(id), "%.*s", (int)strcspn(rest, "/"), rest);
     pthread_mutex_lock(&fake->lock);
+    /* Copies, so that no reference count is shared with the connection's
+     * thread. */
+    body = json_deep_copy(body);
     if (strstr(path, "/status") != NULL) {
         json_object_set_new(body, "id", json_string(id));
         json_array_append(fake->statuses, body);
@@ -149,8 +164,29 @@ static void fake_record(fake_t *fake, const char *path, json_t *body)
             json_array_append(fake->lines, line);
         }
     }
+    json_decref(body);
     pthread_cond_broadcast(&fake->changed);
     pthread_mutex_unlock(&fake->lock);
+}
+
+/* Whether to reject a status report with 503, as a server that lost it. */
+static int fake_rejects_status(fake_t *fake, const json_t *body)
+{
+    const char *status = json_string_value(json_object_get(body, "status"));
+    int reject = 0;
+
+    if (status == NULL || (strcmp(status, "stopped") != 0 && strcmp(status, "failed") != 0))
+        return 0;
+    pthread_mutex_lock(&fake->lock);
+    if (fake->reject_finals != 0) {
+        reject = 1;
+        fake->rejected_finals++;
+        if (fake->reject_finals > 0)
+            fake->reject_finals--;
+        pthread_cond_broadcast(&fake->changed);
+    }
+    pthread_mutex_unlock(&fake->lock);
+    return reject;
 }
 
 static void fake_route(fake_t *fake, int fd, const char *method, const char *path,
@@ -165,13 +201,25 @@ static void fake_route(fake_t *fake, int fd, const char *method, const char *pat
     if (strstr(raw, "Authorization: Bearer " FAKE_TOKEN "\r\n") == NULL)
         return fake_respond(fd, 401, json_pack("{s:{s:s, s:s}}", "error", "code", "unauthorized",
                                                "message", "invalid token"));
-    if (strcmp(method, "POST") == 0 && strcmp(path, "/api/v1/agents") == 0)
+    if (strcmp(method, "POST") == 0 && strcmp(path, "/api/v1/agents") == 0) {
+        pthread_mutex_lock(&fake->lock);
+        json_array_append_new(fake->registrations, json_deep_copy(body));
+        pthread_cond_broadcast(&fake->changed);
+        pthread_mutex_unlock(&fake->lock);
         return fake_respond(fd, 200, json_pack("{s:s, s:O}", "id", "ag-1", "name",
                                                json_object_get(body, "name")));
+    }
     if (strncmp(path, "/api/v1/agents/ag-1/work?wait=", 30) == 0) {
         long wait_s = strtol(path + 30, NULL, 10);
-        return fake_respond(fd, 200, fake_work(fake, wait_s > 25 ? 25 : (int)wait_s));
+        json_t *work = fake_work(fake, wait_s > 25 ? 25 : (int)wait_s);
+        if (work == NULL)
+            return fake_respond(fd, 404, json_pack("{s:{s:s, s:s}}", "error", "code", "not_found",
+                                                   "message", "agent ag-1 not found"));
+        return fake_respond(fd, 200, work);
     }
+    if (strstr(path, "/status") != NULL && fake_rejects_status(fake, body))
+        return fake_respond(fd, 503, json_pack("{s:{s:s, s:s}}", "error", "code", "unavailable",
+                                               "message", "status lost"));
     if (strcmp(path, "/api/v1/agents/ag-1/metrics") == 0) {
         pthread_mutex_lock(&fake->lock);
         fake->metrics++;
@@ -247,6 +295,7 @@ static fake_t *fake_start(void)
     fake->stops = json_array();
     fake->statuses = json_array();
     fake->lines = json_array();
+    fake->registrations = json_array();
 
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fake->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -275,6 +324,7 @@ static void fake_stop(fake_t *fake)
     json_decref(fake->stops);
     json_decref(fake->statuses);
     json_decref(fake->lines);
+    json_decref(fake->registrations);
     pthread_mutex_destroy(&fake->lock);
     pthread_cond_destroy(&fake->changed);
     free(fake);
@@ -491,6 +541,198 @@ static void flow_register_rejects_token(void **state)
     fake_stop(fake);
 }
 
+static void flow_env_hides_agent_settings(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent;
+    json_t *report;
+
+    (void)state;
+    assert_int_equal(setenv("NIMDECK_TOKEN", FAKE_TOKEN, 1), 0);
+    assert_int_equal(setenv("NIMDECK_SERVER", "http://127.0.0.1:1", 1), 0);
+    agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    assert_non_null(agent);
+    fake_lease(fake, "inst-5", "echo \"token=${NIMDECK_TOKEN:-unset}\"; "
+               "echo \"server=${NIMDECK_SERVER:-unset}\"; echo \"said " FAKE_TOKEN "\"; exit 5");
+
+    report = fake_wait_status(fake, "inst-5", "failed", 5000);
+    assert_non_null(report);
+    assert_null(strstr(json_string_value(json_object_get(report, "reason")), FAKE_TOKEN));
+    json_decref(report);
+
+    char *console = fake_console(fake, "inst-5");
+    assert_non_null(strstr(console, "stdout:token=unset\n"));
+    assert_non_null(strstr(console, "stdout:server=unset\n"));
+    assert_non_null(strstr(console, "stdout:said ****\n"));
+    assert_null(strstr(console, FAKE_TOKEN));
+    free(console);
+
+    agent_stop(agent);
+    unsetenv("NIMDECK_TOKEN");
+    unsetenv("NIMDECK_SERVER");
+    fake_stop(fake);
+}
+
+static void flow_final_status_retried(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent;
+    json_t *report;
+
+    (void)state;
+    agent_final_retry_ms = 50;
+    fake->reject_finals = 3;
+    agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    assert_non_null(agent);
+    fake_lease(fake, "inst-6", "exit 3");
+
+    report = fake_wait_status(fake, "inst-6", "failed", 5000);
+    assert_non_null(report);
+    assert_int_equal(json_integer_value(json_object_get(report, "exit_code")), 3);
+    json_decref(report);
+    pthread_mutex_lock(&fake->lock);
+    assert_int_equal(fake->rejected_finals, 3);
+    pthread_mutex_unlock(&fake->lock);
+
+    agent_stop(agent);
+    agent_final_retry_ms = 1000;
+    fake_stop(fake);
+}
+
+/* Wait up to ms until the agent has given up retrying the final status of
+ * id. Returns 1 when it has. */
+static int wait_final_given_up(agent_t *agent, const char *id, int ms)
+{
+    int64_t deadline = clock_mono_ms() + ms;
+    int given_up = 0;
+
+    while (!given_up && clock_mono_ms() < deadline) {
+        pthread_mutex_lock(&agent->lock);
+        for (unsigned i = 0; i < AGENT_ENDED_IDS; i++) {
+            const agent_final_t *entry = &agent->ended[i];
+            if (strcmp(entry->id, id) == 0 && entry->attempts > 0 && !entry->pending)
+                given_up = 1;
+        }
+        pthread_mutex_unlock(&agent->lock);
+        if (!given_up)
+            usleep(20000);
+    }
+    return given_up;
+}
+
+static void flow_stop_resends_final(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent;
+    json_t *report;
+
+    (void)state;
+    agent_final_retry_ms = 20;
+    agent_final_retry_window_ms = 200;
+    fake->reject_finals = -1;
+    agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    assert_non_null(agent);
+    fake_lease(fake, "inst-7", "echo last words; exit 4");
+    assert_true(wait_final_given_up(agent, "inst-7", 5000));
+
+    pthread_mutex_lock(&fake->lock);
+    assert_true(fake->rejected_finals >= 2);
+    fake->reject_finals = 0;
+    pthread_mutex_unlock(&fake->lock);
+    fake_request_stop(fake, "inst-7");
+
+    report = fake_wait_status(fake, "inst-7", "failed", 3000);
+    assert_non_null(report);
+    const char *reason = json_string_value(json_object_get(report, "reason"));
+    assert_non_null(reason);
+    assert_non_null(strstr(reason, "process exited with status 4"));
+    assert_non_null(strstr(reason, "last words"));
+    assert_int_equal(json_integer_value(json_object_get(report, "exit_code")), 4);
+    json_decref(report);
+
+    agent_stop(agent);
+    agent_final_retry_ms = 1000;
+    agent_final_retry_window_ms = 5 * 60 * 1000;
+    fake_stop(fake);
+}
+
+static void flow_reregister_keeps_running(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    json_t *report;
+
+    (void)state;
+    assert_non_null(agent);
+    fake_lease(fake, "inst-8", "exec sleep 30");
+    report = fake_wait_status(fake, "inst-8", "loading", 5000);
+    assert_non_null(report);
+    json_decref(report);
+
+    int64_t deadline = clock_mono_ms() + 5000;
+    pthread_mutex_lock(&fake->lock);
+    assert_int_equal(json_array_size(fake->registrations), 1);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(fake->registrations, 0),
+                                                     "running")), 0);
+    fake->forget_agent = 1;
+    pthread_cond_broadcast(&fake->changed);
+    while (json_array_size(fake->registrations) < 2 && clock_mono_ms() < deadline)
+        agent_cond_wait_until(&fake->changed, &fake->lock, deadline);
+    assert_int_equal(json_array_size(fake->registrations), 2);
+    json_t *running = json_object_get(json_array_get(fake->registrations, 1), "running");
+    assert_int_equal(json_array_size(running), 1);
+    assert_string_equal(json_string_value(json_array_get(running, 0)), "inst-8");
+    pthread_mutex_unlock(&fake->lock);
+
+    agent_stop(agent);
+    fake_stop(fake);
+}
+
+/* A final status of id, stopped or failed; a new reference or NULL. */
+static json_t *fake_wait_final(fake_t *fake, const char *id, int ms)
+{
+    int64_t deadline = clock_mono_ms() + ms;
+    json_t *report = NULL;
+
+    while (report == NULL && clock_mono_ms() < deadline) {
+        report = fake_wait_status(fake, id, "stopped", 50);
+        if (report == NULL)
+            report = fake_wait_status(fake, id, "failed", 0);
+    }
+    return report;
+}
+
+/* Stops that arrive before the start, during it and after the exit: the
+ * sanitizer builds check the instance's fields for data races here. */
+static void flow_stop_races_exit(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "", id[32];
+    agent_t *agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+
+    (void)state;
+    assert_non_null(agent);
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "race-%d", i);
+        fake_lease(fake, id, i % 2 == 0 ? "exit 0" : "exec sleep 30");
+        fake_request_stop(fake, id);
+    }
+    for (int i = 0; i < 8; i++) {
+        snprintf(id, sizeof(id), "race-%d", i);
+        json_t *report = fake_wait_final(fake, id, 5000);
+        if (report == NULL)
+            fail_msg("no final status for %s", id);
+        json_decref(report);
+    }
+
+    agent_stop(agent);
+    fake_stop(fake);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -499,6 +741,11 @@ int main(void)
         cmocka_unit_test(flow_agent_stop_stops_instances),
         cmocka_unit_test(flow_health_failures_fail),
         cmocka_unit_test(flow_register_rejects_token),
+        cmocka_unit_test(flow_env_hides_agent_settings),
+        cmocka_unit_test(flow_final_status_retried),
+        cmocka_unit_test(flow_stop_resends_final),
+        cmocka_unit_test(flow_reregister_keeps_running),
+        cmocka_unit_test(flow_stop_races_exit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -112,6 +112,29 @@ static void env_skips_bad_names(void **state)
     json_decref(overrides);
 }
 
+static void env_drops_agent_settings(void **state)
+{
+    char *base[] = {"NIMDECK_TOKEN=nd_admin_secret", "NIMDECK_SERVER=http://127.0.0.1:1",
+                    "NIMDECK_DATA=/var/lib/nimdeck", "NIMDECK_LOG_LEVEL=debug", "HOME=/root",
+                    "NIMDECKX=kept", NULL};
+    json_t *overrides = json_pack("{s:s}", "NIMDECK_MODE", "from-config");
+    char **env = agent_spawn_env(base, overrides, 3);
+
+    (void)state;
+    assert_non_null(env);
+    assert_null(agent_spawn_env_get(env, "NIMDECK_TOKEN"));
+    assert_null(agent_spawn_env_get(env, "NIMDECK_SERVER"));
+    assert_null(agent_spawn_env_get(env, "NIMDECK_DATA"));
+    assert_null(agent_spawn_env_get(env, "NIMDECK_LOG_LEVEL"));
+    assert_string_equal(agent_spawn_env_get(env, "HOME"), "/root");
+    assert_string_equal(agent_spawn_env_get(env, "NIMDECKX"), "kept");
+    assert_string_equal(agent_spawn_env_get(env, "NIMDECK_MODE"), "from-config");
+    for (size_t i = 0; env[i] != NULL; i++)
+        assert_null(strstr(env[i], "nd_admin_secret"));
+    agent_spawn_free(env);
+    json_decref(overrides);
+}
+
 static void free_port_is_usable(void **state)
 {
     char err[256] = "";
@@ -131,6 +154,7 @@ int main(void)
         cmocka_unit_test(argv_rejects_non_string),
         cmocka_unit_test(env_merge_order),
         cmocka_unit_test(env_skips_bad_names),
+        cmocka_unit_test(env_drops_agent_settings),
         cmocka_unit_test(free_port_is_usable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

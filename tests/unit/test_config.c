@@ -383,6 +383,101 @@ static void set_through_scalar(void **state)
     json_decref(cfg);
 }
 
+#define ENV_SECRET "nvapi-0123456789abcdefSECRET"
+
+/* The simulator configuration with env.NGC_API_KEY set to ENV_SECRET. */
+static json_t *sim_with_secret(void)
+{
+    json_t *cfg = load(sim_config);
+
+    assert_int_equal(json_object_set_new(json_object_get(cfg, "env"), "NGC_API_KEY",
+                                         json_string(ENV_SECRET)),
+                     0);
+    return cfg;
+}
+
+/* No piece of ENV_SECRET of 5 bytes or more is in text. */
+static void assert_no_secret_piece(const char *text)
+{
+    char piece[6];
+
+    for (size_t i = 0; i + 5 <= strlen(ENV_SECRET); i++) {
+        memcpy(piece, ENV_SECRET + i, 5);
+        piece[5] = '\0';
+        if (strstr(text, piece) != NULL)
+            fail_msg("message \"%s\" contains \"%s\" from the secret", text, piece);
+    }
+}
+
+static void set_through_env_hides_value(void **state)
+{
+    (void)state;
+    json_t *cfg = sim_with_secret();
+    config_error_t err;
+
+    assert_int_equal(config_apply_set(cfg, "env.NGC_API_KEY.x=1", &err), -1);
+    assert_string_equal(err.field, "env.NGC_API_KEY.x");
+    assert_non_null(strstr(err.message, "is a string"));
+    assert_no_secret_piece(err.message);
+
+    assert_int_equal(config_unset_path(cfg, "env.NGC_API_KEY.x", &err), -1);
+    assert_non_null(strstr(err.message, "is a string"));
+    assert_no_secret_piece(err.message);
+    json_decref(cfg);
+}
+
+static void set_through_env_string(void **state)
+{
+    (void)state;
+    json_t *cfg = sim_with("env", "\"" ENV_SECRET "\"");
+    config_error_t err;
+
+    assert_int_equal(config_apply_set(cfg, "env.NGC_API_KEY=x", &err), -1);
+    assert_non_null(strstr(err.message, "is a string"));
+    assert_no_secret_piece(err.message);
+    json_decref(cfg);
+}
+
+static void set_through_scalar_shows_value(void **state)
+{
+    (void)state;
+    json_t *cfg = load(sim_config);
+    config_error_t err;
+
+    assert_int_equal(config_apply_set(cfg, "name.x=1", &err), -1);
+    assert_non_null(strstr(err.message, "\"nim-sim\""));
+    json_decref(cfg);
+}
+
+static void set_missing_equals_hides_env(void **state)
+{
+    (void)state;
+    json_t *cfg = load(sim_config);
+    config_error_t err;
+
+    assert_int_equal(config_apply_set(cfg, "env.NGC_API_KEY:" ENV_SECRET, &err), -1);
+    assert_non_null(strstr(err.message, "\"env.NGC_API_KEY...\""));
+    assert_no_secret_piece(err.message);
+    assert_int_equal(config_apply_set(cfg, "ENV.NGC_API_KEY " ENV_SECRET, &err), -1);
+    assert_no_secret_piece(err.message);
+    assert_int_equal(config_apply_set(cfg, "=" ENV_SECRET, &err), -1);
+    assert_no_secret_piece(err.message);
+    json_decref(cfg);
+}
+
+static void validate_env_string_hidden(void **state)
+{
+    (void)state;
+    json_t *cfg = sim_with("env", "\"" ENV_SECRET "\"");
+    config_error_t err;
+
+    assert_int_equal(config_validate(cfg, &err), -1);
+    assert_string_equal(err.field, "env");
+    assert_non_null(strstr(err.message, "got a string"));
+    assert_no_secret_piece(err.message);
+    json_decref(cfg);
+}
+
 static void set_path_steals(void **state)
 {
     (void)state;
@@ -503,6 +598,11 @@ int main(void)
         cmocka_unit_test(set_nested_creates),
         cmocka_unit_test(set_missing_equals),
         cmocka_unit_test(set_through_scalar),
+        cmocka_unit_test(set_through_env_hides_value),
+        cmocka_unit_test(set_through_env_string),
+        cmocka_unit_test(set_through_scalar_shows_value),
+        cmocka_unit_test(set_missing_equals_hides_env),
+        cmocka_unit_test(validate_env_string_hidden),
         cmocka_unit_test(set_path_steals),
         cmocka_unit_test(unset_removes_keys),
         cmocka_unit_test(secret_names),

@@ -154,6 +154,79 @@ static void admit_403_404_503(void **state_arg)
     gw_state_unref(state);
 }
 
+/* An instance that does not serve yet says why, and only one that will
+ * serve soon asks the client to retry. */
+static void admit_503_by_status(void **state_arg)
+{
+    char alice[65], err[256];
+    gw_admission_t adm;
+
+    (void)state_arg;
+    gw_token_hash("nd_alice", 8, alice);
+    json_t *doc = json_pack(
+        "{s:i, s:[{s:s, s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:s, s:s},"
+        " {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:n}],"
+        " s:[{s:s, s:s, s:s, s:n}], s:[], s:[s]}",
+        "generation", 9, "instances",
+        "id", "q1", "path", "queued", "project", "demo", "status", "queued", "upstream",
+        "id", "l1", "path", "loading", "project", "demo", "status", "loading", "upstream",
+        "127.0.0.1:9",
+        "id", "s1", "path", "stopping", "project", "demo", "status", "stopping", "upstream",
+        "127.0.0.1:9",
+        "id", "a1", "path", "noaddr", "project", "demo", "status", "active", "upstream",
+        "tokens", "id", "t1", "hash", alice, "user", "alice", "expires_at",
+        "grants", "admins", "alice");
+    gw_state_t *state = gw_state_from_json(doc, err, sizeof(err));
+    json_decref(doc);
+    assert_non_null(state);
+
+    admit(state, "Bearer nd_alice", "queued", &adm);
+    assert_int_equal(adm.status, 503);
+    assert_string_equal(adm.code, "instance_queued");
+    assert_non_null(strstr(adm.message, "instance q1 is queued, waiting for an agent"));
+    assert_int_equal(adm.retry_after_s, 5);
+
+    admit(state, "Bearer nd_alice", "loading", &adm);
+    assert_int_equal(adm.status, 503);
+    assert_string_equal(adm.code, "instance_not_ready");
+    assert_non_null(strstr(adm.message, "instance l1 is loading"));
+    assert_int_equal(adm.retry_after_s, 5);
+
+    admit(state, "Bearer nd_alice", "stopping", &adm);
+    assert_int_equal(adm.status, 503);
+    assert_string_equal(adm.code, "instance_stopping");
+    assert_non_null(strstr(adm.message, "instance s1 is stopping and will not serve again"));
+    assert_int_equal(adm.retry_after_s, 0);
+
+    admit(state, "Bearer nd_alice", "noaddr", &adm);
+    assert_int_equal(adm.status, 503);
+    assert_string_equal(adm.code, "instance_not_ready");
+    assert_int_equal(adm.retry_after_s, 5);
+    gw_state_unref(state);
+}
+
+/* Two credentials are ambiguous, even when both are valid or the same. */
+static void admit_two_authorizations(void **state_arg)
+{
+    gw_state_t *state = make_state();
+    gw_admission_t adm;
+    http_header_t both[] = {
+        {"Authorization", 13, "Bearer nd_alice", 15},
+        {"authorization", 13, "Bearer nd_alice", 15},
+    };
+
+    (void)state_arg;
+    gw_admit(state, both, 2, "llama", NOW, &adm);
+    assert_int_equal(adm.status, 400);
+    assert_string_equal(adm.type, "invalid_request_error");
+    assert_string_equal(adm.code, "ambiguous_credentials");
+    assert_int_equal(adm.retry_after_s, 0);
+
+    gw_admit(state, both, 1, "llama", NOW, &adm);
+    assert_int_equal(adm.status, 0);
+    gw_state_unref(state);
+}
+
 static void records_body(void **state_arg)
 {
     gw_record_t r;
@@ -175,7 +248,9 @@ static void records_body(void **state_arg)
     a.last_activity_at = NOW;
     a.in_flight = 2;
 
-    json_t *doc = gw_records_json(&r, 1, &a, 1);
+    json_t *doc = gw_records_json("0123456789abcdef", &r, 1, &a, 1);
+    assert_string_equal(json_string_value(json_object_get(doc, "gateway_id")),
+                        "0123456789abcdef");
     json_t *rec = json_array_get(json_object_get(doc, "records"), 0);
     json_t *act = json_array_get(json_object_get(doc, "activity"), 0);
     assert_string_equal(json_string_value(json_object_get(rec, "token_id")), "t1");
@@ -185,8 +260,17 @@ static void records_body(void **state_arg)
     assert_int_equal(json_integer_value(json_object_get(rec, "prompt_tokens")), 3);
     assert_true(json_is_null(json_object_get(rec, "completion_tokens")));
     assert_true(json_is_true(json_object_get(rec, "cancelled")));
+    assert_null(json_object_get(rec, "usage_estimated"));
     assert_int_equal(json_integer_value(json_object_get(act, "in_flight")), 2);
     assert_int_equal(json_integer_value(json_object_get(act, "last_activity_at")), NOW);
+    json_decref(doc);
+
+    r.usage_estimated = 1;
+    r.completion_tokens = 7;
+    doc = gw_records_json("0123456789abcdef", &r, 1, NULL, 0);
+    rec = json_array_get(json_object_get(doc, "records"), 0);
+    assert_true(json_is_true(json_object_get(rec, "usage_estimated")));
+    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 7);
     json_decref(doc);
 }
 
@@ -198,6 +282,8 @@ int main(void)
         cmocka_unit_test(admit_forwards),
         cmocka_unit_test(admit_401),
         cmocka_unit_test(admit_403_404_503),
+        cmocka_unit_test(admit_503_by_status),
+        cmocka_unit_test(admit_two_authorizations),
         cmocka_unit_test(records_body),
     };
     if (sodium_init() < 0)

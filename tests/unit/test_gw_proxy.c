@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -20,6 +21,7 @@
 #include <sodium.h>
 
 #include "gateway/gateway.h"
+#include "gateway/gw_internal.h"
 #include "gateway/gw_state.h"
 #include "http/http.h"
 #include "http/server_internal.h"
@@ -30,6 +32,12 @@
 static pthread_mutex_t fake_lock = PTHREAD_MUTEX_INITIALIZER;
 static json_t *seen_records;        /* every record the gateway posted */
 static json_t *seen_activity;       /* every activity entry, in order */
+static json_t *seen_gateway_ids;    /* the gateway_id of every records post */
+static int state_fails;             /* state polls get 500 while set */
+static int state_rejects;           /* state polls get 401 while set */
+static int state_rejections;        /* state polls answered 401 for state_rejects */
+static int records_rejects;         /* records posts get 400 while set */
+static int records_rejections;      /* records posts answered 400 */
 static char seen_upstream_head[4096];
 static char seen_upstream_body[4096];
 static int upstream_aborted;
@@ -57,6 +65,7 @@ typedef struct {
     int include_usage;
     int forever;
     int cut_after;
+    int preamble;      /* first send events without content: a role and an empty delta */
 } fake_stream_t;
 
 static void fake_stream_timer_closed(uv_handle_t *handle)
@@ -90,6 +99,12 @@ static void fake_stream_tick(uv_timer_t *timer)
         http_conn_close(s->ex->conn);
         return;
     }
+    if (s->preamble) {
+        static const char role[] = "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n"
+                                   "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n";
+        http_stream_write(s->ex, role, strlen(role));
+        s->preamble = 0;
+    }
     if (s->forever || s->step < 3) {
         snprintf(event, sizeof(event),
                  "data: {\"choices\":[{\"delta\":{\"content\":\"w%d \xc3\xa9\"}}],\"usage\":null}\n\n",
@@ -108,7 +123,8 @@ static void fake_stream_tick(uv_timer_t *timer)
     http_stream_end(s->ex);
 }
 
-static void fake_stream_begin(http_exchange_t *ex, int include_usage, int forever, int cut_after)
+static fake_stream_t *fake_stream_begin(http_exchange_t *ex, int include_usage, int forever,
+                                        int cut_after)
 {
     fake_stream_t *s = calloc(1, sizeof(*s));
 
@@ -121,6 +137,7 @@ static void fake_stream_begin(http_exchange_t *ex, int include_usage, int foreve
     http_exchange_on_close(ex, fake_stream_on_close, s);
     http_stream_start(ex, 200, "text/event-stream", NULL);
     uv_timer_start(&s->timer, fake_stream_tick, 10, 0);
+    return s;
 }
 
 static void fake_model(http_exchange_t *ex)
@@ -157,11 +174,16 @@ static void fake_model(http_exchange_t *ex)
         return;
     }
 
+    /* "forever" streams until the client leaves; "no_usage" plays a server
+     * that never sends a usage object. */
     json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
     if (json_is_true(json_object_get(body, "stream"))) {
         int usage = json_is_true(
             json_object_get(json_object_get(body, "stream_options"), "include_usage"));
-        fake_stream_begin(ex, usage, 0, 0);
+        int no_usage = json_is_true(json_object_get(body, "no_usage"));
+        fake_stream_t *s = fake_stream_begin(ex, usage && !no_usage,
+                                             json_is_true(json_object_get(body, "forever")), 0);
+        s->preamble = no_usage;
     } else {
         static const char reply[] = "{\"choices\":[{\"message\":{\"content\":\"hi\"}}],"
                                     "\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}";
@@ -173,6 +195,10 @@ static void fake_model(http_exchange_t *ex)
 /* ---- the fake control server ---- */
 
 #define STATE_GENERATION 3
+/* Short limits keep the tests of stale state and stalled clients quick.
+ * The held poll returns 304 every 300 ms, well within the first. */
+#define STATE_MAX_AGE_MS 1500
+#define WRITE_STALL_MS 1000
 
 static json_t *make_state(void)
 {
@@ -184,13 +210,18 @@ static json_t *make_state(void)
     snprintf(dead, sizeof(dead), "127.0.0.1:%d", dead_port);
     return json_pack(
         "{s:i, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:n},"
-        " {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}],"
+        " {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s},"
+        " {s:s, s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:s, s:s}],"
         " s:[{s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:n}], s:[{s:s, s:s}], s:[s]}",
         "generation", STATE_GENERATION, "instances",
         "id", "i1", "path", "llama", "project", "demo", "status", "active", "upstream", upstream,
         "id", "i2", "path", "warming", "project", "demo", "status", "loading", "upstream",
         "id", "i3", "path", "dead", "project", "demo", "status", "active", "upstream", dead,
         "id", "i4", "path", "private", "project", "secret", "status", "idle", "upstream", upstream,
+        "id", "i5", "path", "quiet", "project", "demo", "status", "active", "upstream", upstream,
+        "id", "i6", "path", "waiting", "project", "demo", "status", "queued", "upstream",
+        "id", "i7", "path", "leaving", "project", "demo", "status", "stopping", "upstream",
+        upstream,
         "tokens", "id", "t1", "hash", alice, "user", "alice", "expires_at",
         "id", "t2", "hash", bob, "user", "bob", "expires_at",
         "grants", "user", "alice", "project", "demo", "admins", "admin");
@@ -228,6 +259,29 @@ static void fake_control(http_exchange_t *ex)
     const http_request_t *req = http_exchange_request(ex);
 
     if (strncmp(req->target, "/api/v1/gateway/state", 21) == 0) {
+        size_t auth_len = 0;
+        const char *auth = http_header_find(req->headers, req->num_headers, "Authorization",
+                                            &auth_len);
+        pthread_mutex_lock(&fake_lock);
+        int fail = state_fails;
+        int reject = state_rejects;
+        pthread_mutex_unlock(&fake_lock);
+        int revoked = auth != NULL && auth_len == 17 && memcmp(auth, "Bearer nd_revoked", 17) == 0;
+        if (reject || revoked) {
+            pthread_mutex_lock(&fake_lock);
+            state_rejections += reject;
+            pthread_mutex_unlock(&fake_lock);
+            http_respond_error(ex, 401, "unauthorized", "invalid or revoked token", NULL);
+            return;
+        }
+        if (auth != NULL && auth_len == 14 && memcmp(auth, "Bearer nd_user", 14) == 0) {
+            http_respond_error(ex, 403, "forbidden", "admin permission required", NULL);
+            return;
+        }
+        if (fail) {
+            http_respond_error(ex, 500, "internal", "the fake server is failing on purpose", NULL);
+            return;
+        }
         if (strstr(req->target, "since=3&") != NULL) {
             held_poll_t *h = calloc(1, sizeof(*h));
             h->ex = ex;
@@ -246,10 +300,19 @@ static void fake_control(http_exchange_t *ex)
     }
 
     if (req->target_len == 23 && memcmp(req->target, "/api/v1/gateway/records", 23) == 0) {
+        pthread_mutex_lock(&fake_lock);
+        int reject = records_rejects;
+        records_rejections += reject;
+        pthread_mutex_unlock(&fake_lock);
+        if (reject) {
+            http_respond_error(ex, 400, "bad_request", "unknown key in records[0]", NULL);
+            return;
+        }
         json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
         pthread_mutex_lock(&fake_lock);
         json_array_extend(seen_records, json_object_get(body, "records"));
         json_array_extend(seen_activity, json_object_get(body, "activity"));
+        json_array_append(seen_gateway_ids, json_object_get(body, "gateway_id"));
         pthread_mutex_unlock(&fake_lock);
         json_decref(body);
         http_respond(ex, 204, NULL, NULL, NULL, 0);
@@ -302,6 +365,7 @@ static int setup_all(void **state)
         return -1;
     seen_records = json_array();
     seen_activity = json_array();
+    seen_gateway_ids = json_array();
     dead_port = free_port();
 
     uv_loop_init(&fake_loop);
@@ -318,7 +382,8 @@ static int setup_all(void **state)
 
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", control_port);
     gateway_options_t opts = {.server_url = url, .api_token = "nd_admin", .listen_host = "127.0.0.1",
-                              .listen_port = 0};
+                              .listen_port = 0, .state_max_age_ms = STATE_MAX_AGE_MS,
+                              .write_stall_timeout_ms = WRITE_STALL_MS};
     gateway = gateway_start(&opts, err, sizeof(err));
     if (gateway == NULL)
         return -1;
@@ -335,6 +400,7 @@ static int teardown_all(void **state)
     uv_loop_close(&fake_loop);
     json_decref(seen_records);
     json_decref(seen_activity);
+    json_decref(seen_gateway_ids);
     return 0;
 }
 
@@ -441,11 +507,11 @@ static const char *error_field(const reply_t *r, const char *key, char *out, siz
     return out;
 }
 
-/* Wait (up to 3 s) for the record of instance_id with the given status and
+/* Wait up to ms for the record of instance_id with the given status and
  * return a new reference to it. */
-static json_t *wait_record(const char *instance_id, int status)
+static json_t *wait_record_ms(const char *instance_id, int status, int64_t ms)
 {
-    int64_t deadline = clock_mono_ms() + 3000;
+    int64_t deadline = clock_mono_ms() + ms;
 
     while (clock_mono_ms() < deadline) {
         size_t i;
@@ -466,6 +532,29 @@ static json_t *wait_record(const char *instance_id, int status)
         usleep(20000);
     }
     return NULL;
+}
+
+static json_t *wait_record(const char *instance_id, int status)
+{
+    return wait_record_ms(instance_id, status, 3000);
+}
+
+/* How many activity entries for instance_id had in_flight > 0. */
+static size_t count_busy(const char *instance_id)
+{
+    size_t count = 0;
+    size_t i;
+    json_t *act;
+
+    pthread_mutex_lock(&fake_lock);
+    json_array_foreach(seen_activity, i, act) {
+        const char *id = json_string_value(json_object_get(act, "instance_id"));
+        if (id && strcmp(id, instance_id) == 0 &&
+            json_integer_value(json_object_get(act, "in_flight")) > 0)
+            count++;
+    }
+    pthread_mutex_unlock(&fake_lock);
+    return count;
 }
 
 /* The last in_flight value the gateway reported for instance_id, or -1. */
@@ -617,6 +706,7 @@ static void proxy_stream_strips_usage(void **state)
     assert_non_null(rec);
     assert_int_equal(json_integer_value(json_object_get(rec, "prompt_tokens")), 11);
     assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 3);
+    assert_null(json_object_get(rec, "usage_estimated"));
     assert_true(json_integer_value(json_object_get(rec, "ttfb_ms")) <
                 json_integer_value(json_object_get(rec, "latency_ms")));
     json_decref(rec);
@@ -649,7 +739,7 @@ static void proxy_client_abort(void **state)
     pthread_mutex_unlock(&fake_lock);
 
     int fd = connect_gateway();
-    send_request(fd, "GET", "/serve/llama/v1/slow", ALICE, NULL);
+    send_request(fd, "POST", "/serve/llama/v1/slow", ALICE, "{}");
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     assert_int_equal(poll(&pfd, 1, 5000), 1);
     assert_true(read(fd, chunk, sizeof(chunk)) > 0);
@@ -669,15 +759,16 @@ static void proxy_upstream_down(void **state)
     char code[64];
 
     (void)state;
-    request("GET", "/serve/dead/v1/models", ALICE, NULL, &r);
+    request("POST", "/serve/dead/v1/chat/completions", ALICE, "{\"model\":\"m\"}", &r);
     assert_int_equal(r.status, 502);
     assert_string_equal(error_field(&r, "code", code, sizeof(code)), "upstream_unreachable");
     reply_free(&r);
 
+    /* Recorded, but the instance never saw it: no activity. */
     json_t *rec = wait_record("i3", 502);
     assert_non_null(rec);
     json_decref(rec);
-    assert_int_equal(last_in_flight("i3"), 0);
+    assert_int_equal(last_in_flight("i3"), -1);
 }
 
 static void proxy_upstream_cut(void **state)
@@ -723,6 +814,402 @@ static void proxy_backpressure(void **state)
     json_decref(rec);
 }
 
+/* Listings and health checks are recorded but are not activity; an
+ * inference POST is. */
+static void proxy_activity_only_inference(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("GET", "/serve/quiet/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    json_t *rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+
+    request("GET", "/serve/quiet/v1/health/ready", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+    assert_int_equal(last_in_flight("i5"), -1);
+
+    request("POST", "/serve/quiet/v1/chat/completions", ALICE, "{\"model\":\"m\"}", &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+    assert_int_equal(last_in_flight("i5"), 0);
+}
+
+/* A request in flight is posted again at least once a second though
+ * nothing changes, and every post names the same gateway. */
+static void proxy_heartbeat_in_flight(void **state)
+{
+    char chunk[4096];
+
+    (void)state;
+    int fd = connect_gateway();
+    send_request(fd, "POST", "/serve/llama/v1/slow", ALICE, "{}");
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    assert_true(read(fd, chunk, sizeof(chunk)) > 0);
+    usleep(300000);
+    size_t before = count_busy("i1");
+
+    int64_t until = clock_mono_ms() + 1600;
+    while (clock_mono_ms() < until) {
+        if (poll(&pfd, 1, 100) == 1)
+            assert_true(read(fd, chunk, sizeof(chunk)) > 0);
+    }
+    size_t after = count_busy("i1");
+    close(fd);
+
+    assert_true(before >= 1);
+    assert_true(after - before >= 2);
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+
+    size_t i;
+    json_t *id;
+    const char *first = json_string_value(json_array_get(seen_gateway_ids, 0));
+    assert_non_null(first);
+    assert_int_equal(strlen(first), 16);
+    assert_int_equal(strspn(first, "0123456789abcdef"), 16);
+    pthread_mutex_lock(&fake_lock);
+    json_array_foreach(seen_gateway_ids, i, id)
+        assert_string_equal(json_string_value(id), first);
+    pthread_mutex_unlock(&fake_lock);
+}
+
+/* A client that stops reading is cut after the write-stall timeout; the
+ * request ends as cancelled and nothing stays in flight. */
+static void proxy_stalled_client_cancelled(void **state)
+{
+    int small = 4096;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                               .sin_port = htons((uint16_t)gateway_port_number)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    (void)state;
+    pthread_mutex_lock(&fake_lock);
+    upstream_aborted = 0;
+    pthread_mutex_unlock(&fake_lock);
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    send_request(fd, "POST", "/serve/llama/v1/big", ALICE, "{}");
+
+    json_t *rec = wait_record_ms("i1", 200, WRITE_STALL_MS + 8000);
+    assert_non_null(rec);
+    assert_true(json_is_true(json_object_get(rec, "cancelled")));
+    json_decref(rec);
+    assert_int_equal(last_in_flight("i1"), 0);
+    close(fd);
+}
+
+/* The status of a request to an unknown path: 404 while the state is
+ * fresh, 503 once it is stale (no record either way). */
+static int probe_status(char *code, size_t size)
+{
+    reply_t r;
+
+    request("GET", "/serve/nothing/v1/models", ALICE, NULL, &r);
+    int status = r.status;
+    error_field(&r, "code", code, size);
+    if (status == 503)
+        assert_non_null(strstr(r.raw.data, "\r\nRetry-After: 5\r\n"));
+    reply_free(&r);
+    return status;
+}
+
+/* While the state poll fails, the old snapshot is served only until it is
+ * STATE_MAX_AGE_MS old; then 503 until polling works again. */
+static void proxy_stale_state_503(void **state)
+{
+    char code[64] = "";
+    int status = 0;
+
+    (void)state;
+    assert_int_equal(probe_status(code, sizeof(code)), 404);
+    pthread_mutex_lock(&fake_lock);
+    state_fails = 1;
+    pthread_mutex_unlock(&fake_lock);
+
+    int64_t start = clock_mono_ms();
+    while (clock_mono_ms() - start < 6000 && (status = probe_status(code, sizeof(code))) != 503)
+        usleep(50000);
+    assert_int_equal(status, 503);
+    assert_string_equal(code, "state_stale");
+    assert_true(clock_mono_ms() - start >= STATE_MAX_AGE_MS - 400);
+
+    pthread_mutex_lock(&fake_lock);
+    state_fails = 0;
+    pthread_mutex_unlock(&fake_lock);
+    start = clock_mono_ms();
+    while (clock_mono_ms() - start < 6000 && (status = probe_status(code, sizeof(code))) != 404)
+        usleep(50000);
+    assert_int_equal(status, 404);
+}
+
+/* Token query parameters never reach the instance; the others do. */
+static void proxy_query_token_dropped(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("GET", "/serve/quiet/v1/models?api_key=nd_alice&x=1&access_token=nd_alice", ALICE,
+            NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    json_t *rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+
+    pthread_mutex_lock(&fake_lock);
+    assert_non_null(strstr(seen_upstream_head, "/v1/models?x=1\n"));
+    assert_null(strstr(seen_upstream_head, "nd_alice"));
+    pthread_mutex_unlock(&fake_lock);
+}
+
+/* Queued and stopping instances say why they do not serve; only the queued
+ * one asks the client to retry. */
+static void proxy_not_serving_503(void **state)
+{
+    reply_t r;
+    char text[256];
+
+    (void)state;
+    request("POST", "/serve/waiting/v1/chat/completions", ALICE, "{}", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(error_field(&r, "code", text, sizeof(text)), "instance_queued");
+    assert_non_null(strstr(error_field(&r, "message", text, sizeof(text)),
+                           "instance i6 is queued, waiting for an agent"));
+    assert_non_null(strstr(r.raw.data, "\r\nRetry-After: 5\r\n"));
+    reply_free(&r);
+
+    request("POST", "/serve/leaving/v1/chat/completions", ALICE, "{}", &r);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(error_field(&r, "code", text, sizeof(text)), "instance_stopping");
+    assert_non_null(strstr(error_field(&r, "message", text, sizeof(text)),
+                           "instance i7 is stopping and will not serve again"));
+    assert_null(strstr(r.raw.data, "Retry-After"));
+    reply_free(&r);
+}
+
+static void proxy_two_authorizations_400(void **state)
+{
+    static const char raw[] = "GET /serve/llama/v1/models HTTP/1.1\r\nHost: gw\r\n"
+                              "Connection: close\r\nAuthorization: Bearer nd_alice\r\n"
+                              "Authorization: Bearer nd_bob\r\n\r\n";
+    reply_t r;
+    char text[128];
+
+    (void)state;
+    int fd = connect_gateway();
+    assert_int_equal(write(fd, raw, sizeof(raw) - 1), (ssize_t)(sizeof(raw) - 1));
+    read_reply(fd, &r);
+    close(fd);
+    assert_int_equal(r.status, 400);
+    assert_string_equal(error_field(&r, "type", text, sizeof(text)), "invalid_request_error");
+    assert_string_equal(error_field(&r, "code", text, sizeof(text)), "ambiguous_credentials");
+    reply_free(&r);
+}
+
+/* A client that leaves mid-stream is charged for the content events it
+ * got, marked as an estimate, since no usage object came. */
+static void proxy_cancelled_stream_estimated(void **state)
+{
+    buf_t seen = BUF_INIT;
+    char chunk[4096];
+
+    (void)state;
+    int fd = connect_gateway();
+    send_request(fd, "POST", CHAT, ALICE, "{\"stream\":true,\"forever\":true}");
+    int64_t deadline = clock_mono_ms() + 5000;
+    while (memmem(seen.data, seen.len, "w2 ", 3) == NULL && clock_mono_ms() < deadline) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&pfd, 1, 5000), 1);
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        assert_true(n > 0);
+        buf_append(&seen, chunk, (size_t)n);
+    }
+    close(fd);
+    assert_non_null(memmem(seen.data, seen.len, "w2 ", 3));
+    buf_free(&seen);
+
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    assert_true(json_is_true(json_object_get(rec, "cancelled")));
+    assert_true(json_is_true(json_object_get(rec, "usage_estimated")));
+    assert_true(json_is_null(json_object_get(rec, "prompt_tokens")));
+    /* w0 to w2 reached the client; w3 may have been sent as it left. */
+    json_int_t completion = json_integer_value(json_object_get(rec, "completion_tokens"));
+    assert_true(completion >= 3);
+    assert_true(completion <= 4);
+    assert_true(json_integer_value(json_object_get(rec, "ttfb_ms")) >= 0);
+    json_decref(rec);
+}
+
+/* A server that sends no usage object: the count of events with content
+ * (not the role or empty deltas, not [DONE]) is the estimate. */
+static void proxy_stream_without_usage_estimated(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("POST", CHAT, ALICE, "{\"stream\":true,\"no_usage\":true}", &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.body_complete);
+    assert_non_null(strstr(r.body.data, "\"role\":\"assistant\""));
+    reply_free(&r);
+
+    json_t *rec = wait_record("i1", 200);
+    assert_non_null(rec);
+    assert_true(json_is_false(json_object_get(rec, "cancelled")));
+    assert_true(json_is_true(json_object_get(rec, "usage_estimated")));
+    assert_true(json_is_null(json_object_get(rec, "prompt_tokens")));
+    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 3);
+    json_decref(rec);
+}
+
+/* A token the server refuses fails the start at once, naming the cause,
+ * instead of a gateway that answers 503 for ever. */
+static void proxy_start_rejected_token(void **state)
+{
+    static const struct {
+        const char *token;
+        const char *status;
+    } cases[] = {{"nd_revoked", "HTTP 401"}, {"nd_user", "HTTP 403"}};
+    char err[1024], url[64];
+
+    (void)state;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", control_port);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        gateway_options_t opts = {.server_url = url, .api_token = cases[i].token,
+                                  .listen_host = "127.0.0.1", .listen_port = 0};
+        int64_t start = clock_mono_ms();
+        err[0] = '\0';
+        gateway_t *gw = gateway_start(&opts, err, sizeof(err));
+        int64_t took = clock_mono_ms() - start;
+        gateway_stop(gw);
+
+        assert_null(gw);
+        assert_non_null(strstr(err, "rejected the gateway's api token"));
+        assert_non_null(strstr(err, cases[i].status));
+        assert_non_null(strstr(err, "unknown, expired, revoked or not an admin's api token"));
+        assert_null(strstr(err, cases[i].token));
+        assert_true(took < 3000);
+    }
+}
+
+/* Count the lines of path that contain needle. */
+static size_t count_lines_with(const char *path, const char *needle)
+{
+    char line[2048];
+    size_t count = 0;
+    FILE *f = fopen(path, "r");
+
+    if (f == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), f) != NULL)
+        count += strstr(line, needle) != NULL;
+    fclose(f);
+    return count;
+}
+
+/* A token revoked while the gateway runs: requests get 503 once the state
+ * is stale, and the error is logged once per 30 s, not once per poll. */
+static void proxy_revoked_token_logged_once(void **state)
+{
+    char path[] = "/tmp/test_gw_proxy_log_XXXXXX";
+    char code[64] = "";
+    int status = 0;
+
+    (void)state;
+    int log_fd = mkstemp(path);
+    assert_true(log_fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+
+    pthread_mutex_lock(&fake_lock);
+    state_rejects = 1;
+    pthread_mutex_unlock(&fake_lock);
+    int64_t start = clock_mono_ms();
+    while (clock_mono_ms() - start < 6000 && (status = probe_status(code, sizeof(code))) != 503)
+        usleep(50000);
+    /* Long enough for another rejected poll (one a second) after the one
+     * that was logged. */
+    usleep(1200000);
+    pthread_mutex_lock(&fake_lock);
+    state_rejects = 0;
+    int rejections = state_rejections;
+    pthread_mutex_unlock(&fake_lock);
+
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(log_fd);
+    size_t lines = count_lines_with(path, "rejects the gateway's api token with HTTP 401");
+    unlink(path);
+
+    assert_int_equal(status, 503);
+    assert_string_equal(code, "state_stale");
+    assert_true(rejections >= 2);
+    assert_int_equal(lines, 1);
+
+    start = clock_mono_ms();
+    while (clock_mono_ms() - start < 6000 && (status = probe_status(code, sizeof(code))) != 404)
+        usleep(50000);
+    assert_int_equal(status, 404);
+}
+
+/* Records the server rejects as malformed would be rejected again, so they
+ * are dropped instead of holding up every later record. */
+static void proxy_rejected_records_dropped(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    pthread_mutex_lock(&fake_lock);
+    records_rejects = 1;
+    records_rejections = 0;
+    pthread_mutex_unlock(&fake_lock);
+    request("GET", "/serve/quiet/v1/models?first=1", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_true(wait_flag(&records_rejections, 3000));
+
+    pthread_mutex_lock(&fake_lock);
+    records_rejects = 0;
+    pthread_mutex_unlock(&fake_lock);
+    request("GET", "/serve/quiet/v1/health/ready", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+
+    json_t *rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+    usleep(600000);
+    rec = wait_record_ms("i5", 200, 100);
+    assert_null(rec);
+}
+
+static void connection_limit_from_descriptors(void **state)
+{
+    (void)state;
+    assert_int_equal(gw_connection_limit(20000, 10000), 9968);
+    assert_int_equal(gw_connection_limit(1024, 10000), 480);
+    assert_int_equal(gw_connection_limit(1048576, 10000), 524256);
+    assert_int_equal(gw_connection_limit(65, 10000), 1);
+    assert_int_equal(gw_connection_limit(0, 10000), 10000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +1222,19 @@ int main(void)
         cmocka_unit_test(proxy_upstream_down),
         cmocka_unit_test(proxy_upstream_cut),
         cmocka_unit_test(proxy_backpressure),
+        cmocka_unit_test(proxy_activity_only_inference),
+        cmocka_unit_test(proxy_heartbeat_in_flight),
+        cmocka_unit_test(proxy_stalled_client_cancelled),
+        cmocka_unit_test(proxy_query_token_dropped),
+        cmocka_unit_test(proxy_stale_state_503),
+        cmocka_unit_test(proxy_not_serving_503),
+        cmocka_unit_test(proxy_two_authorizations_400),
+        cmocka_unit_test(proxy_cancelled_stream_estimated),
+        cmocka_unit_test(proxy_stream_without_usage_estimated),
+        cmocka_unit_test(proxy_start_rejected_token),
+        cmocka_unit_test(proxy_revoked_token_logged_once),
+        cmocka_unit_test(proxy_rejected_records_dropped),
+        cmocka_unit_test(connection_limit_from_descriptors),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);
 }

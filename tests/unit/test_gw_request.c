@@ -174,6 +174,55 @@ static void upstream_request_root(void **state)
     buf_free(&out);
 }
 
+/* The request line the instance would receive for a GET of forward. */
+static void forwarded_target(const char *forward, char *line, size_t size)
+{
+    http_request_t req;
+    buf_t out = BUF_INIT;
+
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.method_len = 3;
+    assert_int_equal(gw_build_upstream_request(&req, forward, strlen(forward), "h:1", NULL, 0,
+                                               0, &out), 0);
+    snprintf(line, size, "%.*s", (int)(strstr(out.data, "\r\n") - out.data), out.data);
+    buf_free(&out);
+}
+
+static void upstream_drops_token_params(void **state)
+{
+    char line[256];
+
+    (void)state;
+    forwarded_target("/v1/models?a=1&api_key=nd_x&b=2&token=nd_y&Key=nd_z&access_token=nd_w"
+                     "&keyword=3&tokens=4",
+                     line, sizeof(line));
+    assert_string_equal(line, "GET /v1/models?a=1&b=2&keyword=3&tokens=4 HTTP/1.1");
+
+    forwarded_target("/v1/models?api_key=nd_x", line, sizeof(line));
+    assert_string_equal(line, "GET /v1/models HTTP/1.1");
+
+    forwarded_target("/v1/models?token&API%5Fkey=nd_x&q=a%26b", line, sizeof(line));
+    assert_string_equal(line, "GET /v1/models?q=a%26b HTTP/1.1");
+
+    forwarded_target("/v1/models?&&a=1&&", line, sizeof(line));
+    assert_string_equal(line, "GET /v1/models?a=1 HTTP/1.1");
+}
+
+static void token_param_names(void **state)
+{
+    (void)state;
+    assert_true(gw_is_token_param("api_key=x", 9));
+    assert_true(gw_is_token_param("ACCESS_TOKEN=x", 14));
+    assert_true(gw_is_token_param("token", 5));
+    assert_true(gw_is_token_param("key=", 4));
+    assert_true(gw_is_token_param("%6Bey=x", 7));
+    assert_false(gw_is_token_param("keys=x", 6));
+    assert_false(gw_is_token_param("model=key", 9));
+    assert_false(gw_is_token_param("a_very_long_parameter_name=1", 28));
+    assert_false(gw_is_token_param("", 0));
+}
+
 static void response_head_sse(void **state)
 {
     http_response_t resp;
@@ -291,6 +340,8 @@ int main(void)
         cmocka_unit_test(hop_headers),
         cmocka_unit_test(upstream_request),
         cmocka_unit_test(upstream_request_root),
+        cmocka_unit_test(upstream_drops_token_params),
+        cmocka_unit_test(token_param_names),
         cmocka_unit_test(response_head_sse),
         cmocka_unit_test(response_head_length),
         cmocka_unit_test(completion_paths),

@@ -52,6 +52,7 @@ static void check_split_everywhere(const char *input, const char *expected, int 
         assert_true(sse.have_usage);
         assert_int_equal(sse.prompt_tokens, 12);
         assert_int_equal(sse.completion_tokens, 34);
+        assert_int_equal(sse.content_events, 2);
         gw_sse_free(&sse);
         buf_free(&out);
     }
@@ -284,6 +285,123 @@ static void usage_from_bad_body(void **state)
     assert_int_equal(prompt, -1);
 }
 
+/* Feed input in pieces of piece bytes with the Nth append failing, and do
+ * what the proxy does: on a failure send out and the unsent spans, then the
+ * rest unparsed. Returns 1 when the hook fired, with the client's bytes in
+ * client. */
+static int run_with_failure(const char *input, size_t len, size_t piece, int strip,
+                            unsigned fail_at, buf_t *client)
+{
+    gw_sse_t sse;
+    buf_t out = BUF_INIT;
+    gw_sse_span_t spans[2];
+    int failed = 0;
+
+    gw_sse_init(&sse, strip, 0);
+    sse.fail_append_at = fail_at;
+    for (size_t start = 0; start < len; start += piece) {
+        size_t n = len - start < piece ? len - start : piece;
+        if (failed) {
+            buf_append(client, input + start, n);
+            continue;
+        }
+        buf_reset(&out);
+        if (gw_sse_feed(&sse, input + start, n, &out) == 0) {
+            buf_append(client, out.data, out.len);
+            continue;
+        }
+        failed = 1;
+        buf_append(client, out.data, out.len);
+        size_t count = gw_sse_unsent(&sse, input + start, n, spans);
+        for (size_t i = 0; i < count; i++)
+            buf_append(client, spans[i].data, spans[i].len);
+    }
+
+    if (!failed) {
+        buf_reset(&out);
+        failed = gw_sse_finish(&sse, &out) != 0;
+        buf_append(client, out.data, out.len);
+        if (failed) {
+            size_t count = gw_sse_unsent(&sse, NULL, 0, spans);
+            for (size_t i = 0; i < count; i++)
+                buf_append(client, spans[i].data, spans[i].len);
+        }
+    }
+    gw_sse_free(&sse);
+    buf_free(&out);
+    return failed;
+}
+
+/* Whatever append runs out of memory, the client gets the stream once: whole,
+ * or without the usage-only chunk when stripping dropped it before. */
+static void sse_out_of_memory_fallback(void **state)
+{
+    static const size_t pieces[] = {1, 7, 40, sizeof(stream_full)};
+    const char *inputs[] = {stream_full, "data: {}\r\n\r\n" EV_USAGE "data: [DONE]\r\r"};
+    const char *stripped_inputs[] = {stream_stripped, "data: {}\r\n\r\ndata: [DONE]\r\r"};
+
+    (void)state;
+    for (size_t k = 0; k < 2; k++) {
+        size_t len = strlen(inputs[k]);
+        for (int strip = 0; strip <= 1; strip++) {
+            for (size_t p = 0; p < sizeof(pieces) / sizeof(pieces[0]); p++) {
+                int fired_once = 0;
+                for (unsigned fail_at = 1; fail_at < 10000; fail_at++) {
+                    buf_t client = BUF_INIT;
+                    int fired = run_with_failure(inputs[k], len, pieces[p], strip, fail_at,
+                                                 &client);
+                    int whole = client.len == len && memcmp(client.data, inputs[k], len) == 0;
+                    int stripped = client.len == strlen(stripped_inputs[k]) &&
+                                   memcmp(client.data, stripped_inputs[k], client.len) == 0;
+                    if (!whole && !(strip && stripped))
+                        fail_msg("input %zu, strip %d, pieces of %zu, append %u failing: "
+                                 "client got %zu bytes:\n%s", k, strip, pieces[p], fail_at,
+                                 client.len, client.data ? client.data : "");
+                    buf_free(&client);
+                    fired_once |= fired;
+                    if (!fired)
+                        break;
+                }
+                assert_true(fired_once);
+            }
+        }
+    }
+}
+
+/* Content events are the estimate when no usage arrives: chat deltas and
+ * legacy text with something in them, counted once per event, and only
+ * once the event is complete. */
+static void sse_counts_content_events(void **state)
+{
+    static const char input[] =
+        EV_ROLE
+        "data: {\"choices\":[{\"delta\":{\"content\":\"\"}}]}\n\n"
+        "data: {\"choices\":[{\"text\":\"legacy\"}]}\r\n\r\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}},"
+        "{\"delta\":{\"content\":\"b\"}}]}\n\n"
+        "data: {\"choices\":[{\"delta\":{\"content\":null}}]}\n\n"
+        ": keep-alive comment with \"content\" in it\n\n"
+        EV_TEXT2
+        "data: {\"choices\":[{\"delta\":{\"content\":\"unfinished\"";
+    size_t len = strlen(input);
+
+    (void)state;
+    for (int strip = 0; strip <= 1; strip++) {
+        for (size_t cut = 0; cut <= len; cut++) {
+            gw_sse_t sse;
+            buf_t out = BUF_INIT;
+
+            gw_sse_init(&sse, strip, 0);
+            assert_int_equal(gw_sse_feed(&sse, input, cut, &out), 0);
+            assert_int_equal(gw_sse_feed(&sse, input + cut, len - cut, &out), 0);
+            assert_int_equal(sse.content_events, 3);
+            assert_false(sse.have_usage);
+            gw_sse_free(&sse);
+            buf_free(&out);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +416,8 @@ int main(void)
         cmocka_unit_test(sse_bounded_leftover),
         cmocka_unit_test(sse_finish_flushes_tail),
         cmocka_unit_test(sse_multiline_data),
+        cmocka_unit_test(sse_counts_content_events),
+        cmocka_unit_test(sse_out_of_memory_fallback),
         cmocka_unit_test(usage_from_body),
         cmocka_unit_test(usage_from_bad_body),
     };

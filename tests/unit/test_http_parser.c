@@ -250,6 +250,56 @@ static void request_head_limit(void **state)
                      HTTP_PARSE_INCOMPLETE);
 }
 
+/* The request line alone over the limit is 414, complete or not; a line
+ * that fits with headers that do not is still 431. */
+static void request_line_limit(void **state)
+{
+    const char *text = "GET /aaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n";
+    size_t line = strlen("GET /aaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\n");
+    size_t n = strlen(text);
+    http_request_t req;
+
+    (void)state;
+    assert_int_equal(http_parse_request(text, n, line - 1, HTTP_MAX_HEADERS, &req),
+                     HTTP_PARSE_URI_TOO_LONG);
+    assert_int_equal(http_parse_request(text, n, line, HTTP_MAX_HEADERS, &req),
+                     HTTP_PARSE_TOO_LARGE);
+    assert_int_equal(http_parse_request(text, 20, 20, HTTP_MAX_HEADERS, &req),
+                     HTTP_PARSE_URI_TOO_LONG);
+    assert_int_equal(http_parse_request(text, 19, 20, HTTP_MAX_HEADERS, &req),
+                     HTTP_PARSE_INCOMPLETE);
+
+    /* Empty lines before the request line do not count against it. */
+    const char *led = "\r\n\r\nGET /aaaaaaaaaaaaaaaaaaaa HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_int_equal(http_parse_request(led, strlen(led), line + 2, HTTP_MAX_HEADERS, &req),
+                     HTTP_PARSE_TOO_LARGE);
+}
+
+static void request_host_rules(void **state)
+{
+    http_request_t req;
+
+    (void)state;
+    assert_true(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &req) > 0);
+    assert_null(http_request_host_error(&req));
+
+    /* RFC 9110 allows an empty value when the target has no authority. */
+    assert_true(parse("GET / HTTP/1.1\r\nhost:\r\n\r\n", &req) > 0);
+    assert_null(http_request_host_error(&req));
+
+    assert_true(parse("GET / HTTP/1.0\r\n\r\n", &req) > 0);
+    assert_null(http_request_host_error(&req));
+
+    assert_true(parse("GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", &req) > 0);
+    assert_non_null(strstr(http_request_host_error(&req), "missing Host"));
+
+    assert_true(parse("GET / HTTP/1.1\r\nHost: a\r\nHOST: b\r\n\r\n", &req) > 0);
+    assert_non_null(strstr(http_request_host_error(&req), "more than one Host"));
+
+    assert_true(parse("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", &req) > 0);
+    assert_non_null(http_request_host_error(&req));
+}
+
 static void request_header_count_limit(void **state)
 {
     char text[4096] = "GET / HTTP/1.1\r\n";
@@ -538,6 +588,8 @@ int main(void)
         cmocka_unit_test(request_control_chars_rejected),
         cmocka_unit_test(request_line_rejected),
         cmocka_unit_test(request_head_limit),
+        cmocka_unit_test(request_line_limit),
+        cmocka_unit_test(request_host_rules),
         cmocka_unit_test(request_header_count_limit),
         cmocka_unit_test(request_keep_alive_rules),
         cmocka_unit_test(request_expect_continue),

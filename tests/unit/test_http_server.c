@@ -26,6 +26,10 @@
 #define PIECE_DELAY_MS 80
 #define FLOOD_TOTAL (4 * 1024 * 1024)
 #define FLOOD_PIECE (64 * 1024)
+/* Bound on /endless, far beyond what socket buffers can hold. */
+#define ENDLESS_TOTAL (512 * 1024 * 1024)
+/* Write-stall timeout of the test limits. */
+#define STALL_MS 400
 
 typedef struct {
     uv_loop_t loop;
@@ -113,6 +117,20 @@ static void flood_more(http_exchange_t *ex, void *user)
     http_stream_end(ex);
 }
 
+/* Write until paused, again on every drain, up to ENDLESS_TOTAL. */
+static void endless_more(http_exchange_t *ex, void *user)
+{
+    stream_t *st = user;
+
+    while (st->flood_sent < ENDLESS_TOTAL) {
+        int rc = http_stream_write(ex, flood_piece, sizeof flood_piece);
+        st->flood_sent += sizeof flood_piece;
+        if (rc != 0)
+            return;
+    }
+    http_stream_end(ex);
+}
+
 static stream_t *stream_new(fixture_t *fx, http_exchange_t *ex)
 {
     stream_t *st = calloc(1, sizeof *st);
@@ -149,6 +167,13 @@ static void on_request(http_exchange_t *ex, void *user)
         http_stream_start(ex, 200, "application/octet-stream", NULL);
         flood_more(ex, st);
         atomic_fetch_sub(&fx->drained, 1);
+        return;
+    }
+    if (path_is(req, "/endless")) {
+        stream_t *st = stream_new(fx, ex);
+        http_exchange_on_drain(ex, endless_more, st);
+        http_stream_start(ex, 200, "application/octet-stream", NULL);
+        endless_more(ex, st);
         return;
     }
 
@@ -238,6 +263,7 @@ static void test_limits(http_limits_t *limits)
     limits->header_timeout_ms = 300;
     limits->idle_timeout_ms = 2000;
     limits->write_high_water = 64 * 1024;
+    limits->write_stall_timeout_ms = STALL_MS;
 }
 
 static int setup(void **state)
@@ -463,8 +489,8 @@ static void server_pipelined_in_order(void **state)
     int fd = client_connect(fx->port);
     reply_t reply;
 
-    client_send_str(fd, "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\none"
-                        "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    client_send_str(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\none"
+                        "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
                         "3\r\ntwo\r\n0\r\n\r\n"
                         "GET /hello HTTP/1.0\r\n\r\n");
     assert_int_equal(client_read_response(fd, &reply, 0), 0);
@@ -500,7 +526,7 @@ static void server_handler_connection_close(void **state)
     int fd = client_connect(fx->port);
     reply_t reply;
 
-    client_send_str(fd, "GET /bye HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /bye HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_int_equal(client_read_response(fd, &reply, 1), 0);
     assert_string_equal(reply.body.data, "bye");
     assert_non_null(strstr(reply.head, "Connection: close\r\n"));
@@ -535,7 +561,7 @@ static void server_head_has_no_body(void **state)
     char raw[1024];
     size_t len = 0;
 
-    client_send_str(fd, "HEAD /hello HTTP/1.1\r\nConnection: close\r\n\r\n");
+    client_send_str(fd, "HEAD /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
     for (;;) {
         ssize_t n = recv(fd, raw + len, sizeof raw - 1 - len, 0);
         assert_true(n >= 0);
@@ -555,7 +581,7 @@ static void server_error_json_escaped(void **state)
     int fd = client_connect(fx->port);
     reply_t reply;
 
-    client_send_str(fd, "GET /missing HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /missing HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_int_equal(client_read_response(fd, &reply, 0), 0);
     assert_int_equal(reply.status, 404);
     assert_true(head_has(&reply, "Content-Type: application/json\r\n"));
@@ -573,7 +599,7 @@ static void server_stream_in_pieces(void **state)
     size_t len = 0;
     int reads_with_data = 0;
 
-    client_send_str(fd, "GET /stream HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
     while (len < sizeof raw - 1 && strstr(raw, "0\r\n\r\n") == NULL) {
         ssize_t n = recv(fd, raw + len, sizeof raw - 1 - len, 0);
         assert_true(n > 0);
@@ -599,7 +625,7 @@ static void server_backpressure_drain(void **state)
     int fd = client_connect(fx->port);
     reply_t reply;
 
-    client_send_str(fd, "GET /flood HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /flood HTTP/1.1\r\nHost: t\r\n\r\n");
     /* Reading late lets the queue pass the high-water mark first. */
     sleep_ms(100);
     assert_int_equal(client_read_response(fd, &reply, 0), 0);
@@ -618,7 +644,7 @@ static void server_expect_continue(void **state)
     char interim[64] = "";
     reply_t reply;
 
-    client_send_str(fd, "POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    client_send_str(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
     ssize_t n = recv(fd, interim, strlen("HTTP/1.1 100 Continue\r\n\r\n"), MSG_WAITALL);
     assert_int_equal(n, (ssize_t)strlen("HTTP/1.1 100 Continue\r\n\r\n"));
     assert_string_equal(interim, "HTTP/1.1 100 Continue\r\n\r\n");
@@ -648,7 +674,7 @@ static void server_large_bodies(void **state)
     fixture_t *fx = fixture_start(&limits);
     int fd = client_connect(fx->port);
 
-    int n = snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nContent-Length: %zu\r\n\r\n",
+    int n = snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\n\r\n",
                      size);
     client_send(fd, head, (size_t)n);
     for (size_t off = 0; off < size; off += 7000)
@@ -658,7 +684,7 @@ static void server_large_bodies(void **state)
     assert_memory_equal(reply.body.data, payload, size);
     reply_free(&reply);
 
-    client_send_str(fd, "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+    client_send_str(fd, "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n");
     for (size_t off = 0; off < size; off += 5000) {
         n = snprintf(head, sizeof head, "%zx;ext=1\r\n", (size_t)5000);
         client_send(fd, head, (size_t)n);
@@ -698,13 +724,45 @@ static void server_431_on_large_head(void **state)
     char request[2048];
 
     memset(request, 'a', sizeof request);
-    memcpy(request, "GET / HTTP/1.1\r\nX-Big: ", 23);
+    memcpy(request, "GET / HTTP/1.1\r\nHost: t\r\nX-Big: ", 32);
     expect_error(*state, request, sizeof request, 431, "\"header_too_large\"");
+}
+
+/* A target that alone passes the head limit is a URI problem, not a header
+ * one, whether or not its line end has arrived. */
+static void server_414_on_long_target(void **state)
+{
+    char request[2048];
+
+    memset(request, 'a', sizeof request);
+    memcpy(request, "GET /", 5);
+    expect_error(*state, request, sizeof request, 414, "\"uri_too_long\"");
+
+    char whole[2200];
+    memset(whole, 'a', sizeof whole);
+    memcpy(whole, "GET /", 5);
+    const char *tail = " HTTP/1.1\r\nHost: t\r\n\r\n";
+    memcpy(whole + sizeof whole - strlen(tail), tail, strlen(tail));
+    expect_error(*state, whole, sizeof whole, 414, "\"uri_too_long\"");
+}
+
+static void server_400_without_host(void **state)
+{
+    const char *request = "GET /hello HTTP/1.1\r\nAccept: */*\r\n\r\n";
+
+    expect_error(*state, request, strlen(request), 400, "missing Host header");
+}
+
+static void server_400_on_two_hosts(void **state)
+{
+    const char *request = "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n";
+
+    expect_error(*state, request, strlen(request), 400, "more than one Host header");
 }
 
 static void server_431_on_many_headers(void **state)
 {
-    char request[1024] = "GET / HTTP/1.1\r\n";
+    char request[1024] = "GET / HTTP/1.1\r\nHost: t\r\n";
 
     for (int i = 0; i < HTTP_MAX_HEADERS + 1; i++)
         strcat(request, "A: b\r\n");
@@ -714,25 +772,25 @@ static void server_431_on_many_headers(void **state)
 
 static void server_413_on_large_body(void **state)
 {
-    const char *request = "POST /echo HTTP/1.1\r\nContent-Length: 1001\r\n\r\n";
+    const char *request = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 1001\r\n\r\n";
 
-    expect_error(*state, request, strlen(request), 413, "\"body_too_large\"");
+    expect_error(*state, request, strlen(request), 413, "\"payload_too_large\"");
 }
 
 static void server_413_on_large_chunked_body(void **state)
 {
     char request[4096];
     int n = snprintf(request, sizeof request,
-                     "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n");
+                     "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n");
 
     memset(request + n, 'x', 1024);
     memcpy(request + n + 1024, "\r\n0\r\n\r\n", 7);
-    expect_error(*state, request, (size_t)n + 1024 + 7, 413, "\"body_too_large\"");
+    expect_error(*state, request, (size_t)n + 1024 + 7, 413, "\"payload_too_large\"");
 }
 
 static void server_400_on_cl_and_te(void **state)
 {
-    const char *request = "POST /echo HTTP/1.1\r\nContent-Length: 3\r\n"
+    const char *request = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
                           "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
 
     expect_error(*state, request, strlen(request), 400, "\"bad_request\"");
@@ -740,14 +798,14 @@ static void server_400_on_cl_and_te(void **state)
 
 static void server_400_on_unknown_coding(void **state)
 {
-    const char *request = "POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n";
+    const char *request = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n";
 
     expect_error(*state, request, strlen(request), 400, "\"unsupported_transfer_encoding\"");
 }
 
 static void server_400_on_bad_chunk(void **state)
 {
-    const char *request = "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+    const char *request = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
 
     expect_error(*state, request, strlen(request), 400, "\"bad_request\"");
 }
@@ -757,7 +815,7 @@ static void server_disconnect_aborts(void **state)
     fixture_t *fx = *state;
     int fd = client_connect(fx->port);
 
-    client_send_str(fd, "GET /hang HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(wait_for(&fx->handled, 1, 2000));
     assert_int_equal(atomic_load(&fx->closed_aborted), 0);
     close(fd);
@@ -771,11 +829,38 @@ static void server_disconnect_mid_stream(void **state)
     int fd = client_connect(fx->port);
     char raw[512];
 
-    client_send_str(fd, "GET /stream HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(recv(fd, raw, sizeof raw, 0) > 0);
     close(fd);
     assert_true(wait_for(&fx->closed_aborted, 1, 2000));
     assert_int_equal(atomic_load(&fx->closed_ok), 0);
+}
+
+/* A client that stops reading: the queue stays above the high-water mark
+ * and the exchange is aborted after the write-stall timeout. */
+static void server_write_stall_aborts(void **state)
+{
+    fixture_t *fx = *state;
+    int small = 4096;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)fx->port)};
+    struct timespec start;
+    struct timespec end;
+
+    assert_true(fd >= 0);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    client_send_str(fd, "GET /endless HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_true(wait_for(&fx->closed_aborted, 1, 10000));
+    clock_gettime(CLOCK_MONOTONIC, &end);
+
+    long elapsed_ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
+    assert_true(elapsed_ms >= STALL_MS);
+    assert_int_equal(atomic_load(&fx->closed_ok), 0);
+    close(fd);
 }
 
 static void server_header_timeout(void **state)
@@ -786,7 +871,7 @@ static void server_header_timeout(void **state)
     struct timespec end;
 
     clock_gettime(CLOCK_MONOTONIC, &start);
-    client_send_str(fd, "GET / HTTP/1.1\r\n");
+    client_send_str(fd, "GET / HTTP/1.1\r\nHost: t\r\n");
     sleep_ms(100);
     client_send_str(fd, "X-Slow: 1\r\n");
     assert_true(client_sees_eof(fd, 2000));
@@ -809,7 +894,7 @@ static void server_stop_aborts_open_exchange(void **state)
     test_limits(&limits);
     fx = fixture_start(&limits);
     int fd = client_connect(fx->port);
-    client_send_str(fd, "GET /hang HTTP/1.1\r\n\r\n");
+    client_send_str(fd, "GET /hang HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_true(wait_for(&fx->handled, 1, 2000));
 
     uv_async_send(&fx->stop_async);
@@ -832,7 +917,7 @@ static void server_connection_limit(void **state)
 
     int first = client_connect(fx->port);
     reply_t reply;
-    client_send_str(first, "GET /hello HTTP/1.1\r\n\r\n");
+    client_send_str(first, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
     assert_int_equal(client_read_response(first, &reply, 0), 0);
     reply_free(&reply);
 
@@ -876,6 +961,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(server_expect_continue, setup, teardown),
         cmocka_unit_test_setup_teardown(server_431_on_large_head, setup, teardown),
         cmocka_unit_test_setup_teardown(server_431_on_many_headers, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_414_on_long_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_400_without_host, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_400_on_two_hosts, setup, teardown),
         cmocka_unit_test_setup_teardown(server_413_on_large_body, setup, teardown),
         cmocka_unit_test_setup_teardown(server_413_on_large_chunked_body, setup, teardown),
         cmocka_unit_test_setup_teardown(server_400_on_cl_and_te, setup, teardown),
@@ -884,6 +972,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(server_disconnect_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(server_disconnect_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(server_header_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_write_stall_aborts, setup, teardown),
         cmocka_unit_test(server_stop_aborts_open_exchange),
         cmocka_unit_test(server_connection_limit),
         cmocka_unit_test(server_large_bodies),

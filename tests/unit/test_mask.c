@@ -126,6 +126,16 @@ static void mask_four_bytes_masked(void **state)
     check_mask(secrets, "xabcdx", "x****x");
 }
 
+static void mask_min_len_stated(void **state)
+{
+    (void)state;
+    const char *secrets[] = {"abc", "wxyz", NULL};
+
+    /* The header states the limit; below it a secret stays visible. */
+    assert_int_equal(MASK_MIN_LEN, 4);
+    check_mask(secrets, "abc wxyz", "abc ****");
+}
+
 static void mask_no_secrets(void **state)
 {
     (void)state;
@@ -203,6 +213,7 @@ int main(void)
         cmocka_unit_test(mask_split_suffix_kept),
         cmocka_unit_test(mask_short_values_ignored),
         cmocka_unit_test(mask_four_bytes_masked),
+        cmocka_unit_test(mask_min_len_stated),
         cmocka_unit_test(mask_no_secrets),
         cmocka_unit_test(mask_binary_text),
         cmocka_unit_test(mask_appends_to_buffer),

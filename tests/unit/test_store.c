@@ -1,11 +1,14 @@
 /* Unit tests for the SQLite store: migrations, users and grants, tokens,
- * vault, instance lifecycle, console log cap and metrics aggregation. */
+ * vault, instance lifecycle, console log cap, metrics aggregation and
+ * sample downsampling. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <sodium.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +138,151 @@ static void grant_unknown_user_changes_nothing(void **state)
     assert_int_equal(f->st->ops->project_list(f->st, &projects), STORE_OK);
     assert_int_equal(json_array_size(projects), 0);
     json_decref(projects);
+}
+
+/* Insert a gateway token id for user, unrevoked, with a random hash. */
+static void add_token(store_t *st, const char *id, const char *user)
+{
+    store_token_t token = {.created_at = 10, .expires_at = INT64_MAX / 2};
+    char text[TOKEN_TEXT_LEN + 1];
+
+    assert_int_equal(token_generate(text, sizeof(text)), 0);
+    token_hash_hex(text, token.hash, sizeof(token.hash));
+    snprintf(token.id, sizeof(token.id), "%s", id);
+    snprintf(token.user, sizeof(token.user), "%s", user);
+    snprintf(token.scope, sizeof(token.scope), "gateway");
+    assert_int_equal(st->ops->token_insert(st, &token), STORE_OK);
+}
+
+static void user_delete_revokes_everything(void **state)
+{
+    fixture_t *f = *state;
+    store_user_t user;
+    store_token_t token;
+    store_perm_t perm;
+    char holder[64] = "x";
+    const unsigned char blob[4] = {1, 2, 3, 4};
+
+    add_user(f->st, "alice", 0);
+    add_token(f->st, "tok-a", "alice");
+    assert_int_equal(f->st->ops->grant_set(f->st, "alice", "demo", STORE_PERM_WRITE, 5), STORE_OK);
+    assert_int_equal(f->st->ops->vault_put(f->st, "alice", "HF", blob, 4, blob, 4, 5), STORE_OK);
+
+    assert_int_equal(f->st->ops->user_delete(f->st, "alice", 9, holder, sizeof(holder)),
+                     STORE_OK);
+    assert_string_equal(holder, "");
+    assert_int_equal(f->st->ops->user_get(f->st, "alice", &user), STORE_NOT_FOUND);
+    assert_int_equal(f->st->ops->token_get(f->st, "tok-a", &token), STORE_OK);
+    assert_int_equal(token.revoked, 1);
+    assert_int_equal(f->st->ops->grant_get(f->st, "alice", "demo", &perm), STORE_OK);
+    assert_int_equal(perm, STORE_PERM_NONE);
+
+    json_t *rows;
+    assert_int_equal(f->st->ops->user_list(f->st, &rows), STORE_OK);
+    assert_int_equal(json_array_size(rows), 0);
+    json_decref(rows);
+
+    /* The name stays with the deleted user, and a second delete finds nothing. */
+    snprintf(user.name, sizeof(user.name), "alice");
+    user.created_at = 10;
+    assert_int_equal(f->st->ops->user_create(f->st, &user), STORE_CONFLICT);
+    assert_int_equal(f->st->ops->user_delete(f->st, "alice", 9, NULL, 0), STORE_NOT_FOUND);
+}
+
+static void user_delete_blocked_by_live(void **state)
+{
+    fixture_t *f = *state;
+    store_instance_t inst;
+    store_user_t user;
+    char holder[64];
+
+    add_user(f->st, "admin", 1);
+    add_user(f->st, "alice", 0);
+    add_token(f->st, "tok-a", "alice");
+    assert_int_equal(f->st->ops->queue_create(f->st, "default", 1), STORE_OK);
+    make_instance(&inst, "aaaaaaaaaaaa", NULL);
+    snprintf(inst.owner, sizeof(inst.owner), "alice");
+    assert_int_equal(f->st->ops->instance_insert(f->st, &inst, "status: queued", holder,
+                                                 sizeof(holder)),
+                     STORE_OK);
+
+    assert_int_equal(f->st->ops->user_delete(f->st, "alice", 9, holder, sizeof(holder)),
+                     STORE_CONFLICT);
+    assert_string_equal(holder, "aaaaaaaaaaaa");
+    assert_int_equal(f->st->ops->user_get(f->st, "alice", &user), STORE_OK);
+    store_token_t token;
+    assert_int_equal(f->st->ops->token_get(f->st, "tok-a", &token), STORE_OK);
+    assert_int_equal(token.revoked, 0);
+
+    /* Once the instance has ended the user can go, and the instance keeps its owner. */
+    snprintf(inst.status, sizeof(inst.status), "stopped");
+    inst.stopped_at = 3000;
+    assert_int_equal(f->st->ops->instance_transition(f->st, &inst, 3000, NULL, 100), STORE_OK);
+    assert_int_equal(f->st->ops->user_delete(f->st, "alice", 9, holder, sizeof(holder)),
+                     STORE_OK);
+    store_instance_t got;
+    assert_int_equal(f->st->ops->instance_get(f->st, "aaaaaaaaaaaa", &got), STORE_OK);
+    assert_string_equal(got.owner, "alice");
+    store_instance_clear(&got);
+    store_instance_clear(&inst);
+}
+
+static void grant_delete_removes_one(void **state)
+{
+    fixture_t *f = *state;
+    store_perm_t perm;
+
+    add_user(f->st, "alice", 0);
+    assert_int_equal(f->st->ops->grant_set(f->st, "alice", "demo", STORE_PERM_READ, 5), STORE_OK);
+    assert_int_equal(f->st->ops->grant_set(f->st, "alice", "other", STORE_PERM_READ, 5), STORE_OK);
+
+    assert_int_equal(f->st->ops->grant_delete(f->st, "alice", "demo"), STORE_OK);
+    assert_int_equal(f->st->ops->grant_get(f->st, "alice", "demo", &perm), STORE_OK);
+    assert_int_equal(perm, STORE_PERM_NONE);
+    assert_int_equal(f->st->ops->grant_get(f->st, "alice", "other", &perm), STORE_OK);
+    assert_int_equal(perm, STORE_PERM_READ);
+    assert_int_equal(f->st->ops->grant_delete(f->st, "alice", "demo"), STORE_NOT_FOUND);
+}
+
+static void queue_delete_blocked_by_live(void **state)
+{
+    fixture_t *f = *state;
+    store_instance_t inst;
+    char holder[64];
+
+    add_user(f->st, "admin", 1);
+    assert_int_equal(f->st->ops->queue_create(f->st, "gpu", 1), STORE_OK);
+    make_instance(&inst, "aaaaaaaaaaaa", NULL);
+    snprintf(inst.queue, sizeof(inst.queue), "gpu");
+    assert_int_equal(f->st->ops->instance_insert(f->st, &inst, "status: queued", holder,
+                                                 sizeof(holder)),
+                     STORE_OK);
+
+    assert_int_equal(f->st->ops->queue_delete(f->st, "gpu", holder, sizeof(holder)),
+                     STORE_CONFLICT);
+    assert_string_equal(holder, "aaaaaaaaaaaa");
+    assert_int_equal(f->st->ops->queue_exists(f->st, "gpu"), 1);
+
+    snprintf(inst.status, sizeof(inst.status), "failed");
+    inst.stopped_at = 3000;
+    assert_int_equal(f->st->ops->instance_transition(f->st, &inst, 3000, NULL, 100), STORE_OK);
+    assert_int_equal(f->st->ops->queue_delete(f->st, "gpu", holder, sizeof(holder)), STORE_OK);
+    assert_int_equal(f->st->ops->queue_exists(f->st, "gpu"), 0);
+    assert_int_equal(f->st->ops->queue_delete(f->st, "gpu", holder, sizeof(holder)),
+                     STORE_NOT_FOUND);
+    store_instance_clear(&inst);
+}
+
+static void vault_name_rejects_dots(void **state)
+{
+    (void)state;
+    assert_true(vault_name_valid("HF_TOKEN"));
+    assert_true(vault_name_valid(".env"));
+    assert_true(vault_name_valid("..."));
+    assert_false(vault_name_valid("."));
+    assert_false(vault_name_valid(".."));
+    assert_false(vault_name_valid(""));
+    assert_false(vault_name_valid("a/b"));
 }
 
 static void tokens_lookup_by_hash(void **state)
@@ -397,6 +545,140 @@ static void metrics_buckets_aggregate(void **state)
     store_instance_clear(&inst);
 }
 
+static void touch_only_live_instances(void **state)
+{
+    fixture_t *f = *state;
+    store_instance_t inst, got;
+    const char *statuses[] = {"queued", "loading", "active", "idle", "stopping", "stopped",
+                              "failed"};
+    const int touched[] = {0, 1, 1, 1, 1, 0, 0};
+
+    add_user(f->st, "admin", 1);
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        char id[16];
+        snprintf(id, sizeof(id), "touch%07zu", i);
+        make_instance(&inst, id, NULL);
+        assert_int_equal(f->st->ops->instance_insert(f->st, &inst, NULL, NULL, 0), STORE_OK);
+        snprintf(inst.status, sizeof(inst.status), "%s", statuses[i]);
+        inst.last_activity_at = 5000;
+        inst.stopped_at = store_status_is_live(statuses[i]) ? 0 : 6000;
+        assert_int_equal(f->st->ops->instance_save(f->st, &inst), STORE_OK);
+
+        assert_int_equal(f->st->ops->instance_touch(f->st, id, 9000), STORE_OK);
+        assert_int_equal(f->st->ops->instance_get(f->st, id, &got), STORE_OK);
+        if (got.last_activity_at != (touched[i] ? 9000 : 5000))
+            fail_msg("%s instance: last_activity_at %lld", statuses[i],
+                     (long long)got.last_activity_at);
+        store_instance_clear(&got);
+        store_instance_clear(&inst);
+    }
+}
+
+/* The samples of agent in time order, as a JSON array of [time, cpu, mem]
+ * with null for an absent value. */
+static int collect_sample(const store_sample_t *s, void *user)
+{
+    json_array_append_new(user, json_pack("[I, o, o]", (json_int_t)s->time,
+                                          isnan(s->cpu_percent) ? json_null()
+                                                                : json_real(s->cpu_percent),
+                                          isnan(s->mem_used_bytes) ? json_null()
+                                                                   : json_real(s->mem_used_bytes)));
+    return 0;
+}
+
+static json_t *samples_of(store_t *st, const char *agent)
+{
+    json_t *rows = json_array();
+
+    assert_int_equal(st->ops->samples_scan(st, agent, 0, INT64_MAX, collect_sample, rows),
+                     STORE_OK);
+    return rows;
+}
+
+static void insert_sample(store_t *st, const char *agent, int64_t time, double cpu, double mem)
+{
+    store_sample_t sample = {.agent = agent, .time = time, .cpu_percent = cpu,
+                             .mem_used_bytes = mem, .mem_total_bytes = NAN,
+                             .net_rx_bytes_per_s = NAN, .net_tx_bytes_per_s = NAN,
+                             .disk_read_bytes_per_s = NAN, .disk_write_bytes_per_s = NAN};
+
+    assert_int_equal(st->ops->sample_insert(st, &sample), STORE_OK);
+}
+
+static double row_value(json_t *rows, size_t row, size_t column)
+{
+    return json_real_value(json_array_get(json_array_get(rows, row), column));
+}
+
+static void samples_downsample_per_minute(void **state)
+{
+    fixture_t *f = *state;
+    int64_t minute = 60000, base = 1000000020000 / minute * minute;
+
+    /* agent-1: three samples in the first minute (one without memory), one
+     * alone in the second, two in the third, which the cut splits. */
+    insert_sample(f->st, "agent-1", base + 1000, 10, 100);
+    insert_sample(f->st, "agent-1", base + 20000, 20, NAN);
+    insert_sample(f->st, "agent-1", base + 59999, 60, 300);
+    insert_sample(f->st, "agent-1", base + minute + 5000, 7, 70);
+    insert_sample(f->st, "agent-1", base + 2 * minute + 1000, 1, 1);
+    insert_sample(f->st, "agent-1", base + 2 * minute + 40000, 3, 3);
+    insert_sample(f->st, "agent-2", base + 30000, 50, NAN);
+    insert_sample(f->st, "agent-2", base + 31000, NAN, NAN);
+
+    int64_t before = base + 2 * minute + 30000;
+    assert_int_equal(f->st->ops->samples_downsample(f->st, before, minute), STORE_OK);
+
+    json_t *rows = samples_of(f->st, "agent-1");
+    assert_int_equal(json_array_size(rows), 4);
+    assert_int_equal(json_integer_value(json_array_get(json_array_get(rows, 0), 0)), base);
+    assert_true(row_value(rows, 0, 1) == 30.0);
+    assert_true(row_value(rows, 0, 2) == 200.0);
+    assert_int_equal(json_integer_value(json_array_get(json_array_get(rows, 1), 0)),
+                     base + minute + 5000);
+    assert_true(row_value(rows, 1, 1) == 7.0);
+    /* The third minute is not complete before the cut, so it is kept. */
+    assert_int_equal(json_integer_value(json_array_get(json_array_get(rows, 2), 0)),
+                     base + 2 * minute + 1000);
+    json_decref(rows);
+
+    rows = samples_of(f->st, "agent-2");
+    assert_int_equal(json_array_size(rows), 1);
+    assert_true(row_value(rows, 0, 1) == 50.0);
+    assert_true(json_is_null(json_array_get(json_array_get(rows, 0), 2)));
+    json_decref(rows);
+
+    /* A second run finds nothing left to merge. */
+    assert_int_equal(f->st->ops->samples_downsample(f->st, before, minute), STORE_OK);
+    rows = samples_of(f->st, "agent-1");
+    assert_int_equal(json_array_size(rows), 4);
+    assert_true(row_value(rows, 0, 1) == 30.0);
+    json_decref(rows);
+}
+
+static void metrics_skip_absent_samples(void **state)
+{
+    fixture_t *f = *state;
+    store_instance_t inst;
+    int64_t now = 1000000000000;   /* a multiple of 10 s */
+
+    add_user(f->st, "admin", 1);
+    make_instance(&inst, "ffffffffffff", NULL);
+    assert_int_equal(f->st->ops->instance_insert(f->st, &inst, NULL, NULL, 0), STORE_OK);
+    insert_sample(f->st, "agent-1", now + 1000, NAN, 500);
+    insert_sample(f->st, "agent-1", now + 2000, 60, NAN);
+
+    json_t *m = metrics_build(f->st, inst.id, "agent-1", now + 4000, 10, 10);
+    assert_non_null(m);
+    json_t *series = json_object_get(m, "series");
+    assert_true(json_real_value(json_array_get(json_object_get(series, "cpu_percent"), 0)) == 60.0);
+    assert_true(json_real_value(json_array_get(json_object_get(series, "mem_used_bytes"), 0)) ==
+                500.0);
+    assert_true(json_is_null(json_array_get(json_object_get(series, "mem_total_bytes"), 0)));
+    json_decref(m);
+    store_instance_clear(&inst);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -406,6 +688,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(grants_replace_earlier, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(grant_unknown_user_changes_nothing, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(user_delete_revokes_everything, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(user_delete_blocked_by_live, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(grant_delete_removes_one, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(queue_delete_blocked_by_live, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test(vault_name_rejects_dots),
         cmocka_unit_test_setup_teardown(tokens_lookup_by_hash, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(vault_round_trip_encrypted, fixture_setup,
                                         fixture_teardown),
@@ -414,6 +704,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(instance_unknown_route, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(log_keeps_newest_lines, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(metrics_buckets_aggregate, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(touch_only_live_instances, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(samples_downsample_per_minute, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(metrics_skip_absent_samples, fixture_setup,
                                         fixture_teardown),
     };
 

@@ -1,0 +1,156 @@
+/* Request body schemas: every API body is a JSON object with known, typed
+ * keys, so a typo or a wrong type is rejected instead of silently ignored. */
+#include <stdio.h>
+#include <string.h>
+
+#include "server/server_internal.h"
+
+static unsigned api_json_type_bit(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_STRING:
+        return API_JSON_STRING;
+    case JSON_INTEGER:
+        return API_JSON_INTEGER | API_JSON_NUMBER;
+    case JSON_REAL:
+        return API_JSON_NUMBER;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return API_JSON_BOOLEAN;
+    case JSON_ARRAY:
+        return API_JSON_ARRAY;
+    case JSON_OBJECT:
+        return API_JSON_OBJECT;
+    default:
+        return API_JSON_NULL;
+    }
+}
+
+static const char *api_json_type_name(const json_t *value)
+{
+    switch (json_typeof(value)) {
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_OBJECT:
+        return "an object";
+    default:
+        return "null";
+    }
+}
+
+/* "a string or null" for the bits of types. */
+static void api_describe_types(unsigned types, char *out, size_t size)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {
+        {API_JSON_STRING, "a string"},   {API_JSON_INTEGER, "an integer"},
+        {API_JSON_NUMBER, "a number"},   {API_JSON_BOOLEAN, "true or false"},
+        {API_JSON_ARRAY, "an array"},    {API_JSON_OBJECT, "an object"},
+        {API_JSON_NULL, "null"},
+    };
+    size_t used = 0;
+
+    out[0] = '\0';
+    /* A number already includes the integers. */
+    if (types & API_JSON_NUMBER)
+        types &= ~API_JSON_INTEGER;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!(types & names[i].bit))
+            continue;
+        int wrote = snprintf(out + used, size - used, "%s%s", used ? " or " : "", names[i].name);
+        if (wrote < 0 || (size_t)wrote >= size - used)
+            return;
+        used += (size_t)wrote;
+    }
+}
+
+/* "name, password, admin" for the keys of fields. */
+static void api_list_keys(const api_field_t *fields, char *out, size_t size)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (const api_field_t *f = fields; f->key != NULL; f++) {
+        int wrote = snprintf(out + used, size - used, "%s%s", used ? ", " : "", f->key);
+        if (wrote < 0 || (size_t)wrote >= size - used)
+            return;
+        used += (size_t)wrote;
+    }
+}
+
+static const api_field_t *api_find_field(const api_field_t *fields, const char *key)
+{
+    for (const api_field_t *f = fields; f->key != NULL; f++) {
+        if (strcmp(f->key, key) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fields,
+                     const char *where)
+{
+    const char *dot = where[0] ? "." : "";
+    const char *key;
+    json_t *value;
+    char expected[128], keys[256];
+
+    if (!json_is_object(obj))
+        return api_fail(err, 400, "bad_request", NULL, "%s must be a JSON object, got %s",
+                        where[0] ? where : "the request body", api_json_type_name(obj));
+
+    json_object_foreach((json_t *)obj, key, value) {
+        const api_field_t *field = api_find_field(fields, key);
+        if (field == NULL) {
+            api_list_keys(fields, keys, sizeof(keys));
+            return api_fail(err, 400, "bad_request", NULL,
+                            "unknown key \"%s%s%.64s\" in the request body; the known keys are: "
+                            "%s",
+                            where, dot, key, keys[0] ? keys : "none (send no body)");
+        }
+        if (!(api_json_type_bit(value) & field->types)) {
+            api_describe_types(field->types, expected, sizeof(expected));
+            return api_fail(err, 400, "bad_request", NULL, "\"%s%s%s\" must be %s, got %s",
+                            where, dot, key, expected, api_json_type_name(value));
+        }
+    }
+
+    for (const api_field_t *f = fields; f->key != NULL; f++) {
+        if (f->required && json_object_get(obj, f->key) == NULL) {
+            api_describe_types(f->types, expected, sizeof(expected));
+            return api_fail(err, 400, "bad_request", NULL,
+                            "missing key \"%s%s%s\" in the request body: expected %s", where, dot,
+                            f->key, expected);
+        }
+    }
+    return 0;
+}
+
+int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields)
+{
+    static const api_field_t none[] = {{NULL, 0, 0}};
+    json_t *empty = NULL;
+    int rc;
+
+    if (ctx->body != NULL)
+        return api_check_fields(err, ctx->body, fields ? fields : none, "");
+
+    /* An absent body still has to carry the required keys. */
+    empty = json_object();
+    if (empty == NULL)
+        return api_fail(err, 500, "internal", NULL, "out of memory checking the request body");
+    rc = api_check_fields(err, empty, fields ? fields : none, "");
+    json_decref(empty);
+    return rc;
+}
