@@ -35,10 +35,17 @@ else
     echo "nimdeck up is running as pid $(cat nimdeck-up.pid)"
 fi
 
-echo "== launching examples/nim-sim.json"
-id=$("$nimdeck" launch --config examples/nim-sim.json --json | jq -r .id)
-[ -n "$id" ] || { echo "launch failed"; exit 1; }
-echo "instance $id queued"
+# A second run reuses the simulator the first one launched.
+id=$("$nimdeck" apps list --json |
+     jq -r '[.apps[] | select(.name == "nim-sim" and (.status == "active" or .status == "idle"))][0].id // empty')
+if [ -n "$id" ]; then
+    echo "== reusing the running simulator, instance $id"
+else
+    echo "== launching examples/nim-sim.json"
+    id=$("$nimdeck" launch --config examples/nim-sim.json --json | jq -r .id)
+    [ -n "$id" ] || { echo "launch failed"; exit 1; }
+    echo "instance $id queued"
+fi
 
 last=""
 for _ in $(seq 1 600); do
@@ -69,6 +76,9 @@ Call it:
   curl -sS $endpoint/chat/completions \\
     -H "Authorization: Bearer $token" -H "Content-Type: application/json" \\
     -d '{"model": "meta/llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}'
+
+The commands below use the server at $NIMDECK_SERVER. In another shell, run
+'export NIMDECK_SERVER=$NIMDECK_SERVER' first unless it is http://127.0.0.1:8470.
 
 Watch it:   $nimdeck apps show $id      $nimdeck apps logs $id --follow
 Stop it:    $nimdeck apps stop $id      (it also stops after 1 hour without requests)

@@ -2,7 +2,7 @@
 # Run every unit test binary of a build folder in its own process with a timeout.
 set -u
 build=${1:-build}
-limit=${UNIT_TIMEOUT:-60}
+limit=${UNIT_TIMEOUT:-120}
 passed=0
 failed=0
 for t in "$build"/tests/test_*; do

@@ -136,6 +136,7 @@ static void agent_free(agent_t *agent)
     free(agent->name);
     free(agent->hostname);
     free(agent->advertise_host);
+    agent_state_close(agent->state);
     agent_final_free(agent);
     pthread_mutex_destroy(&agent->lock);
     pthread_cond_destroy(&agent->changed);
@@ -248,6 +249,9 @@ agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size)
     /* Resolved now: /proc/self/exe names a deleted file after an upgrade. */
     len = readlink("/proc/self/exe", agent->self_exe, sizeof(agent->self_exe) - 1);
     agent->self_exe[len > 0 ? len : 0] = '\0';
+
+    /* Before anything runs: kills what a crashed run of this agent left. */
+    agent->state = agent_state_open(agent->name);
 
     if (agent_register_until_done(agent, err, err_size) != 0)
         goto fail;

@@ -276,7 +276,8 @@ static int agent_instance_start(agent_instance_t *inst)
     agent_t *agent = inst->agent;
     agent_runtime_spec_t spec = {inst->id, agent_instance_config(inst),
                                  json_object_get(inst->lease, "env"),
-                                 agent->self_exe[0] != '\0' ? agent->self_exe : NULL};
+                                 agent->self_exe[0] != '\0' ? agent->self_exe : NULL,
+                                 agent->name, agent->state};
     agent_runtime_events_t events = {inst, agent_instance_on_output, agent_instance_on_exit};
     agent_runtime_handle_t *handle = NULL;
     char err[512], upstream[300];

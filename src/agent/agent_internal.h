@@ -13,6 +13,7 @@
 #include "agent/agent_lines.h"
 #include "agent/agent_runtime.h"
 #include "agent/agent_shipper.h"
+#include "agent/agent_state.h"
 #include "util/mask.h"
 
 #define AGENT_STOP_GRACE_MS 10000
@@ -53,6 +54,7 @@ struct agent {
     char self_exe[PATH_MAX];    /* this binary, for commands named "nimdeck"; "" if unknown */
     atomic_int stopping;
     agent_shipper_t *shipper;
+    agent_state_t *state;       /* the running process groups; NULL when none is kept */
 
     pthread_t poll_thread;
     pthread_t metrics_thread;

@@ -1,5 +1,6 @@
 /* The process runtime: an instance is a child process in its own process
- * group, with its stdout and stderr read through pipes.
+ * group and its own working directory, with its stdout and stderr read
+ * through pipes.
  *
  * Each instance has one watcher thread that reads both pipes and notices the
  * exit through a pidfd (or, where the kernel has none, a 100 ms check). The
@@ -10,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,15 +19,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/agent_process_child.h"
 #include "agent/agent_spawn.h"
+#include "agent/agent_workdir.h"
 #include "util/clock.h"
 #include "util/log.h"
-#include "util/service.h"
 
 extern char **environ;
 
@@ -38,6 +40,9 @@ struct agent_runtime_handle {
     int wake_fd[2];     /* stop() writes here to make the watcher recompute its timeout */
     agent_runtime_events_t events;
     pthread_t watcher;
+    agent_state_t *state;      /* borrowed; NULL when nothing is recorded */
+    int recorded;              /* pid is listed in state */
+    char workdir[PATH_MAX];    /* "" once removed */
 
     pthread_mutex_t lock;
     int exited;         /* the leader has exited: no more signals may be sent */
@@ -45,61 +50,6 @@ struct agent_runtime_handle {
     int64_t kill_at_ms; /* monotonic time of the forced kill; 0 while no stop is pending */
     int killed;
 };
-
-/* Everything the child needs, prepared before fork because only
- * async-signal-safe calls may run between fork and exec. */
-typedef struct {
-    char **argv;
-    char **envp;
-    int out_fd;
-    int err_fd;
-    int exec_error_fd;
-    int max_fd;
-    pid_t parent;
-} agent_child_plan_t;
-
-static void agent_child_mark_cloexec(const agent_child_plan_t *plan)
-{
-#ifdef SYS_close_range
-    /* CLOSE_RANGE_CLOEXEC (Linux 5.11) keeps the exec error pipe usable
-     * until exec, which closes everything above stderr. */
-    if (syscall(SYS_close_range, 3u, ~0u, 4u) == 0)
-        return;
-#endif
-    for (int fd = 3; fd < plan->max_fd; fd++)
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
-
-static void agent_child_exec(const agent_child_plan_t *plan)
-{
-    int null_fd, error;
-
-    setpgid(0, 0);
-
-    /* The kernel sends this when the thread that forked ends, so the
-     * instance thread outlives its process. A parent that died before the
-     * call would never send it: check. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != plan->parent)
-        _exit(127);
-
-    null_fd = open("/dev/null", O_RDONLY);
-    if (null_fd >= 0)
-        dup2(null_fd, STDIN_FILENO);
-    dup2(plan->out_fd, STDOUT_FILENO);
-    dup2(plan->err_fd, STDERR_FILENO);
-    agent_child_mark_cloexec(plan);
-    service_unblock_signals();
-
-    /* execvp searches the PATH of environ, so the instance's own PATH wins. */
-    environ = plan->envp;
-    execvp(plan->argv[0], plan->argv);
-
-    error = errno;
-    ssize_t ignored = write(plan->exec_error_fd, &error, sizeof(error));
-    (void)ignored;
-    _exit(127);
-}
 
 static int agent_process_port(const json_t *config, char *err, size_t err_size)
 {
@@ -173,8 +123,25 @@ static void agent_process_kill_if_due(agent_runtime_handle_t *h)
     pthread_mutex_unlock(&h->lock);
 }
 
+/* Forget the process group and remove the working directory. Later calls
+ * do nothing. */
+static void agent_process_clean_up(agent_runtime_handle_t *h)
+{
+    if (h->recorded) {
+        agent_state_remove(h->state, h->pid);
+        h->recorded = 0;
+    }
+    if (h->workdir[0] != '\0') {
+        if (agent_workdir_remove(h->workdir) != 0)
+            log_warn("agent", "instance %s: cannot remove its working directory %s: %s", h->id,
+                     h->workdir, strerror(errno));
+        h->workdir[0] = '\0';
+    }
+}
+
 /* End the instance once its leader has exited: kill what is left of the
- * group, reap, drain the pipes and report. Returns 0 when it has not exited. */
+ * group, reap, drain the pipes, remove the working directory and report.
+ * Returns 0 when it has not exited. */
 static int agent_process_finish_if_exited(agent_runtime_handle_t *h)
 {
     siginfo_t info;
@@ -205,6 +172,7 @@ static int agent_process_finish_if_exited(agent_runtime_handle_t *h)
         }
     }
 
+    agent_process_clean_up(h);
     result.signaled = WIFSIGNALED(status);
     result.signal = result.signaled ? WTERMSIG(status) : 0;
     result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
@@ -260,22 +228,26 @@ static void agent_process_free(agent_runtime_handle_t *h)
 
 /* Wait for the exec of pid: returns 0 when it ran, or -1 with err naming the
  * cause after reaping the child. */
-static int agent_process_await_exec(pid_t pid, int exec_error_fd, const char *program, char *err,
-                                    size_t err_size)
+static int agent_process_await_exec(pid_t pid, int exec_error_fd, const agent_child_plan_t *plan,
+                                    char *err, size_t err_size)
 {
-    int error = 0;
+    agent_child_failure_t failure = {0, 0};
+    const char *program = plan->argv[0];
     ssize_t n;
 
-    while ((n = read(exec_error_fd, &error, sizeof(error))) < 0 && errno == EINTR)
+    while ((n = read(exec_error_fd, &failure, sizeof(failure))) < 0 && errno == EINTR)
         ;
     if (n == 0)
         return 0;
 
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;
-    if (n == (ssize_t)sizeof(error))
+    if (n == (ssize_t)sizeof(failure) && failure.in_chdir)
+        snprintf(err, err_size, "cannot enter the working directory '%s': %s", plan->workdir,
+                 strerror(failure.error));
+    else if (n == (ssize_t)sizeof(failure))
         snprintf(err, err_size, "cannot run '%s': %s; check the command's first element", program,
-                 strerror(error));
+                 strerror(failure.error));
     else
         snprintf(err, err_size, "cannot run '%s': the child failed before exec", program);
     return -1;
@@ -329,15 +301,18 @@ static int agent_process_spawn(agent_runtime_handle_t *h, agent_child_plan_t *pl
     if (pid == 0)
         agent_child_exec(plan);
 
-    /* Set the group here too: a stop may come before the child runs. */
+    /* Set the group here too: a stop may come before the child runs. The
+     * group is recorded at once, because the parent-death signal will not
+     * reach the children it starts. */
     setpgid(pid, pid);
+    h->pid = pid;
+    h->recorded = h->state != NULL && agent_state_add(h->state, pid, h->id, h->workdir) == 0;
     agent_close_fd(&out[1]);
     agent_close_fd(&errp[1]);
     agent_close_fd(&exec_error[1]);
-    if (agent_process_await_exec(pid, exec_error[0], plan->argv[0], err, err_size) != 0)
+    if (agent_process_await_exec(pid, exec_error[0], plan, err, err_size) != 0)
         goto out;
 
-    h->pid = pid;
     h->out_fd = out[0];
     h->err_fd = errp[0];
     out[0] = errp[0] = -1;
@@ -379,6 +354,11 @@ static int agent_process_start(const agent_runtime_spec_t *spec,
         snprintf(err, err_size, "out of memory preparing the process");
         goto out;
     }
+    h->state = spec->state;
+    if (agent_workdir_create(spec->agent_name != NULL ? spec->agent_name : "agent",
+                             spec->instance_id, h->workdir, sizeof(h->workdir), err, err_size) != 0)
+        goto out;
+    plan.workdir = h->workdir;
 
     if (agent_process_spawn(h, &plan, err, err_size) != 0)
         goto out;
@@ -391,16 +371,18 @@ static int agent_process_start(const agent_runtime_spec_t *spec,
     }
 
     /* The command line may hold secrets: log only the program and the PID. */
-    log_info("agent", "instance %s: started '%s' as process %d on port %d", spec->instance_id,
-             plan.argv[0], (int)h->pid, chosen_port);
+    log_info("agent", "instance %s: started '%s' as process %d on port %d in %s",
+             spec->instance_id, plan.argv[0], (int)h->pid, chosen_port, h->workdir);
     *handle = h;
     *port = chosen_port;
     h = NULL;
     rc = 0;
 
 out:
-    if (h != NULL)
+    if (h != NULL) {
+        agent_process_clean_up(h);
         agent_process_free(h);
+    }
     agent_spawn_free(plan.argv);
     agent_spawn_free(plan.envp);
     return rc;

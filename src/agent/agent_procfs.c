@@ -1,4 +1,5 @@
-/* Parsers for the procfs files behind the agent's machine metrics. */
+/* Parsers for the procfs files behind the agent's machine metrics and its
+ * process group checks. */
 #include "agent/agent_procfs.h"
 
 #include <ctype.h>
@@ -222,6 +223,48 @@ static int agent_procfs_slurp(const char *path, buf_t *out)
     if (n < 0 || out->len == 0)
         return -1;
     return 0;
+}
+
+int agent_procfs_parse_pid_stat(const char *text, agent_pid_stat_t *out)
+{
+    const char *p = strrchr(text, ')');
+    uint64_t field = 0;
+
+    if (p == NULL || p[1] != ' ' || p[2] == '\0')
+        return -1;
+    out->state = p[2];
+    p += 3;
+
+    /* Fields 4 (ppid) to 22 (starttime); the 5th is the process group.
+     * Some fields between them, such as tpgid, may be -1. */
+    for (int number = 4; number <= 22; number++) {
+        while (*p == ' ')
+            p++;
+        int negative = *p == '-';
+        if (negative)
+            p++;
+        if (agent_procfs_next_u64(&p, &field) != 0)
+            return -1;
+        if ((number == 5 || number == 22) && negative)
+            return -1;
+        if (number == 5)
+            out->pgrp = (pid_t)field;
+    }
+    out->start_time = field;
+    return 0;
+}
+
+int agent_procfs_read_pid_stat(pid_t pid, agent_pid_stat_t *out)
+{
+    char path[64];
+    buf_t text = BUF_INIT;
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    if (agent_procfs_slurp(path, &text) == 0)
+        rc = agent_procfs_parse_pid_stat(text.data, out);
+    buf_free(&text);
+    return rc;
 }
 
 int agent_procfs_read(agent_machine_counters_t *out)

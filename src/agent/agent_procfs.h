@@ -1,10 +1,12 @@
-/* Parsers for the procfs files behind the agent's machine metrics. Each takes
- * the file's text, so tests can feed samples. */
+/* Parsers for the procfs files behind the agent's machine metrics and its
+ * process group checks. Each parser takes the file's text, so tests can feed
+ * samples. */
 #ifndef NIMDECK_AGENT_AGENT_PROCFS_H
 #define NIMDECK_AGENT_AGENT_PROCFS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Cumulative CPU time of all CPUs, in clock ticks. */
 typedef struct {
@@ -55,5 +57,22 @@ int agent_procfs_read(agent_machine_counters_t *out);
 /* Rates from prev to cur. A counter that went backwards counts as 0. */
 void agent_procfs_rates(const agent_machine_counters_t *prev, const agent_machine_counters_t *cur,
                         agent_machine_rates_t *out);
+
+/* The fields of /proc/PID/stat that tell whether a process belongs to a
+ * process group started earlier. */
+typedef struct {
+    char state;            /* field 3: 'R', 'S', 'Z' (zombie), ... */
+    pid_t pgrp;            /* field 5: process group id */
+    uint64_t start_time;   /* field 22: clock ticks after boot */
+} agent_pid_stat_t;
+
+/* Parse /proc/PID/stat text. The command name (field 2) may hold spaces and
+ * parentheses, so fields are counted from its last ')'. Returns 0, or -1
+ * when a field is missing. */
+int agent_procfs_parse_pid_stat(const char *text, agent_pid_stat_t *out);
+
+/* Read /proc/PID/stat of pid. Returns 0, or -1 when the process does not
+ * exist (any more) or the file cannot be parsed. */
+int agent_procfs_read_pid_stat(pid_t pid, agent_pid_stat_t *out);
 
 #endif

@@ -6,6 +6,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "agent/agent_state.h"
+
 typedef struct agent_runtime_handle agent_runtime_handle_t;
 
 typedef enum { AGENT_STREAM_STDOUT, AGENT_STREAM_STDERR } agent_stream_t;
@@ -34,6 +36,9 @@ typedef struct {
     const json_t *config;    /* the configuration, secrets included */
     const json_t *env;       /* vault values, then config env (config wins) */
     const char *self_exe;    /* path that replaces a command named "nimdeck" */
+    const char *agent_name;  /* names the working directory; NULL for "agent" */
+    agent_state_t *state;    /* records the process group until it ends; NULL for none. It
+                                must outlive the handle. */
 } agent_runtime_spec_t;
 
 typedef struct {

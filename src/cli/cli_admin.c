@@ -316,7 +316,7 @@ static const cli_command_t queues_delete_command = {
     .name = "queues delete",
     .usage = "usage: nimdeck queues delete NAME\n"
              "\n"
-             "Delete a queue. The server refuses to delete 'default', or a queue while an\n"
+             "Delete a queue. The server rejects deleting 'default', or a queue while an\n"
              "instance on it is queued or running. Agents that list a deleted queue take\n"
              "nothing from it. Admin only.\n",
     .options = NULL,

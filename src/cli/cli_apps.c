@@ -93,9 +93,13 @@ static const cli_command_t show_command = {
     .max_positional = 1,
 };
 
+/* Print "label value" with the server's value made safe for a terminal;
+ * the value's further lines (a failure reason's log tail) are indented. */
 static void apps_print_field(const char *label, const char *value)
 {
-    printf("%-16s %s\n", label, value);
+    printf("%-16s ", label);
+    cli_print_visible(stdout, value, "\n                 ");
+    fputc('\n', stdout);
 }
 
 static void apps_print_time(const json_t *instance, const char *key, const char *label)
@@ -145,7 +149,7 @@ static void apps_print_instance(const json_t *instance)
     }
 
     printf("config:\n");
-    char *config = json_dumps(json_object_get(instance, "config"), JSON_INDENT(2) | JSON_ENCODE_ANY);
+    char *config = cli_json_text(json_object_get(instance, "config"), JSON_INDENT(2));
     for (char *line = config, *next; line != NULL && *line != '\0'; line = next) {
         next = strchr(line, '\n');
         if (next != NULL)
@@ -196,6 +200,14 @@ static const cli_command_t stop_command = {
     .max_positional = 1,
 };
 
+/* Print "ID STATUS"; the status comes from the server. */
+static void apps_print_status(const char *id, const char *status)
+{
+    printf("%s ", id);
+    cli_print_visible(stdout, status, NULL);
+    fputc('\n', stdout);
+}
+
 static int apps_status_ended(const char *status)
 {
     return strcmp(status, "stopped") == 0 || strcmp(status, "failed") == 0;
@@ -217,7 +229,7 @@ static int apps_wait_stopped(cli_ctx_t *ctx, const char *id, double timeout_s)
         api_result_free(&res);
 
         if (apps_status_ended(status)) {
-            printf("%s %s\n", id, status);
+            apps_print_status(id, status);
             return CLI_OK;
         }
         if (clock_mono_ms() >= deadline)
@@ -225,8 +237,9 @@ static int apps_wait_stopped(cli_ctx_t *ctx, const char *id, double timeout_s)
         nanosleep(&pause, NULL);
     }
 
-    fprintf(stderr, "error: %s is still %s after %g s; run 'nimdeck apps show %s' to see why\n", id,
-            status, timeout_s, id);
+    fprintf(stderr, "error: %s is still ", id);
+    cli_print_visible(stderr, status, NULL);
+    fprintf(stderr, " after %g s; run 'nimdeck apps show %s' to see why\n", timeout_s, id);
     return CLI_FAILED;
 }
 
@@ -262,7 +275,7 @@ static int apps_stop(int argc, char **argv)
 
     const char *status = cli_string_or(json_object_get(res.body, "status"), "?");
     if (!cli_flag(&ctx.args, "wait") || apps_status_ended(status)) {
-        printf("%s %s\n", id, status);
+        apps_print_status(id, status);
         api_result_free(&res);
         goto out;
     }
@@ -398,7 +411,9 @@ static json_t *apps_clone_body(const cli_args_t *args)
             edit = json_pack("{s:s}", "unset", option->value);
         } else if (strcmp(option->name, "set") == 0) {
             if (config_parse_assignment(option->value, key, sizeof(key), &value, &err) != 0) {
-                fprintf(stderr, "error: %s\n", err.message);
+                fputs("error: ", stderr);
+                cli_print_visible(stderr, err.message, NULL);
+                fputc('\n', stderr);
                 json_decref(body);
                 return NULL;
             }
@@ -434,7 +449,7 @@ static int apps_clone(int argc, char **argv)
     rc = CLI_FAILED;
     if (cli_path(&path, "apps/", ctx.args.positional[0], "/clone") != 0)
         goto out;
-    rc = cli_request_config(&ctx, "POST", path.data, body, &res);
+    rc = cli_request_config(&ctx, "POST", path.data, body, NULL, &res);
     if (rc != CLI_OK)
         goto out;
     cli_print_launched(res.body, cli_flag(&ctx.args, "json"));

@@ -59,8 +59,13 @@ static int logs_fetch(cli_ctx_t *ctx, const char *id, long long *after, size_t *
     json_array_foreach(json_object_get(res.body, "lines"), i, line) {
         json_t *seq = json_object_get(line, "seq");
         cli_format_time(json_object_get(line, "time"), time_text, sizeof(time_text));
-        printf("%s %s %s\n", time_text, cli_string_or(json_object_get(line, "stream"), "-"),
-               cli_string_or(json_object_get(line, "text"), ""));
+        /* Instance output may carry terminal escape sequences; they are shown,
+         * not run. */
+        printf("%s ", time_text);
+        cli_print_visible(stdout, cli_string_or(json_object_get(line, "stream"), "-"), NULL);
+        fputc(' ', stdout);
+        cli_print_visible(stdout, cli_string_or(json_object_get(line, "text"), ""), NULL);
+        fputc('\n', stdout);
         if (json_is_integer(seq) && json_integer_value(seq) > *after)
             *after = json_integer_value(seq);
         (*count)++;
@@ -357,8 +362,15 @@ int cli_apps_history(int argc, char **argv)
     } else {
         json_array_foreach(json_object_get(res.body, "history"), i, entry) {
             cli_format_time(json_object_get(entry, "time"), when, sizeof(when));
-            printf("%s  %-9s %s\n", when, cli_string_or(json_object_get(entry, "status"), "-"),
-                   cli_string_or(json_object_get(entry, "reason"), ""));
+            buf_t status = BUF_INIT;
+            cli_append_visible(&status, cli_string_or(json_object_get(entry, "status"), "-"), NULL);
+            printf("%s  %-9s ", when, status.data != NULL ? status.data : "-");
+            buf_free(&status);
+
+            /* A failure reason may end with the instance's last log lines. */
+            cli_print_visible(stdout, cli_string_or(json_object_get(entry, "reason"), ""),
+                              "\n                                    ");
+            fputc('\n', stdout);
         }
     }
     api_result_free(&res);

@@ -90,14 +90,16 @@ int cli_usage_error(const cli_command_t *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Call the API. Returns CLI_OK on a 2xx response with res filled (the caller
- * frees it), CLI_FAILED after printing the error (res freed), or CLI_USAGE
- * when no token is found. */
+ * frees it), CLI_FAILED after printing the error through cli_print_visible
+ * (res freed), or CLI_USAGE when no token is found. */
 int cli_request(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
                 api_result_t *res);
 
-/* Like cli_request, but a 400 invalid_config returns CLI_USAGE. */
+/* Like cli_request, but a 400 invalid_config returns CLI_USAGE, and its
+ * message starts with source ("my.json: ...") when source is not NULL.
+ * Server messages are printed through cli_print_visible. */
 int cli_request_config(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
-                       api_result_t *res);
+                       const char *source, api_result_t *res);
 
 /* Append text to b percent-encoded for one URL path segment or query value. */
 int cli_append_escaped(buf_t *b, const char *text);
@@ -106,12 +108,12 @@ int cli_append_escaped(buf_t *b, const char *text);
 int cli_path(buf_t *b, const char *prefix, const char *id, const char *suffix);
 
 /* Append text to out with every control character made visible, so that
- * server text cannot send commands to the reader's terminal: bytes below
- * 0x20 except tab, and 0x7f, become \xHH; the C1 controls U+0080-U+009F
- * become \u00HH; bytes that are not valid UTF-8 become \xHH. Other valid
- * UTF-8 is copied as it is. A newline becomes the string newline when that
- * is not NULL (for example "\n    " to indent a reason's next lines), and
- * \x0a otherwise. Returns 0, or -1 when memory runs out. */
+ * server text cannot send commands to the reader's terminal. Bytes below
+ * 0x20 except tab, 0x7f, and bytes that are not valid UTF-8 become \xHH.
+ * The C1 controls U+0080-U+009F become \u00HH. Other valid UTF-8 is copied
+ * as it is. A newline becomes the string newline when that is not NULL (for
+ * example "\n    " to indent a reason's next lines), and \x0a otherwise.
+ * Returns 0, or -1 when memory runs out. */
 int cli_append_visible(buf_t *out, const char *text, const char *newline);
 
 /* Write text to out as cli_append_visible renders it; NULL writes nothing. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/cli_internal.h"
 #include "config/config.h"
@@ -37,27 +38,62 @@ static const cli_command_t launch_command = {
     .max_positional = 0,
 };
 
-/* Load the configuration file; prints the error and returns NULL. */
-static json_t *launch_load(const char *path)
+/* Return the name that messages give the configuration's source. */
+static const char *launch_source(const char *path)
 {
-    json_error_t jerr;
+    return strcmp(path, "-") == 0 ? "standard input" : path;
+}
+
+/* Open path ("-" is stdin) for reading; prints the error and returns NULL,
+ * also for a directory, which fopen accepts but which cannot be read. */
+static FILE *launch_open(const char *path)
+{
     FILE *file = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    json_t *cfg;
+    struct stat info;
 
     if (file == NULL) {
         fprintf(stderr, "error: cannot read configuration file '%s': %s\n", path, strerror(errno));
         return NULL;
     }
+    if (fstat(fileno(file), &info) == 0 && S_ISDIR(info.st_mode)) {
+        if (file == stdin)
+            fprintf(stderr, "error: standard input is a directory, not a configuration file\n");
+        else
+            fprintf(stderr, "error: --config '%s' is a directory; give a JSON configuration file "
+                            "such as examples/nim-sim.json\n",
+                    path);
+        if (file != stdin)
+            fclose(file);
+        return NULL;
+    }
+    return file;
+}
+
+/* Load the configuration; prints the error and returns NULL. */
+static json_t *launch_load(const char *path)
+{
+    const char *source = launch_source(path);
+    FILE *file = launch_open(path);
+    json_error_t jerr;
+    json_t *cfg;
+
+    if (file == NULL)
+        return NULL;
     cfg = json_loadf(file, JSON_REJECT_DUPLICATES, &jerr);
     if (file != stdin)
         fclose(file);
+    if (cfg != NULL)
+        return cfg;
 
-    if (cfg == NULL) {
-        fprintf(stderr, "error: configuration file '%s' is not valid JSON: %s (line %d, column %d)\n",
-                path, jerr.text, jerr.line, jerr.column);
-        return NULL;
-    }
-    return cfg;
+    /* jansson reports empty input as "'[' or '{' expected near end of file". */
+    if (jerr.position == 0)
+        fprintf(stderr, "error: %s is empty; a configuration is a JSON object such as "
+                        "examples/nim-sim.json\n",
+                source);
+    else
+        fprintf(stderr, "error: %s is not valid JSON: %s (line %d, column %d)\n", source,
+                jerr.text, jerr.line, jerr.column);
+    return NULL;
 }
 
 /* Apply --set and --unset in the order given. */
@@ -74,7 +110,9 @@ static int launch_apply_edits(const cli_args_t *args, json_t *cfg)
         else if (strcmp(option->name, "unset") == 0)
             rc = config_unset_path(cfg, option->value, &err);
         if (rc != 0) {
-            fprintf(stderr, "error: %s\n", err.message);
+            fputs("error: ", stderr);
+            cli_print_visible(stderr, err.message, NULL);
+            fputc('\n', stderr);
             return -1;
         }
     }
@@ -89,10 +127,21 @@ void cli_print_launched(const json_t *instance, int as_json)
         cli_print_json(instance);
         return;
     }
-    printf("Launched %s as %s\n", cli_string_or(json_object_get(instance, "name"), "instance"), id);
-    printf("  status:   %s\n", cli_string_or(json_object_get(instance, "status"), "-"));
-    printf("  endpoint: %s\n", cli_string_or(json_object_get(instance, "endpoint"), "-"));
-    printf("Follow it with 'nimdeck apps show %s' or 'nimdeck apps logs %s --follow'.\n", id, id);
+    /* Every value comes from the server, so each is made safe for a terminal. */
+    buf_t visible_id = BUF_INIT;
+    const char *shown_id = cli_append_visible(&visible_id, id, NULL) == 0 && visible_id.data != NULL
+                               ? visible_id.data
+                               : "?";
+
+    printf("Launched ");
+    cli_print_visible(stdout, cli_string_or(json_object_get(instance, "name"), "instance"), NULL);
+    printf(" as %s\n  status:   ", shown_id);
+    cli_print_visible(stdout, cli_string_or(json_object_get(instance, "status"), "-"), NULL);
+    printf("\n  endpoint: ");
+    cli_print_visible(stdout, cli_string_or(json_object_get(instance, "endpoint"), "-"), NULL);
+    printf("\nFollow it with 'nimdeck apps show %s' or 'nimdeck apps logs %s --follow'.\n",
+           shown_id, shown_id);
+    buf_free(&visible_id);
 }
 
 int cli_launch_main(int argc, char **argv)
@@ -117,11 +166,14 @@ int cli_launch_main(int argc, char **argv)
     if (cfg == NULL || launch_apply_edits(&ctx.args, cfg) != 0)
         goto out;
     if (config_validate(cfg, &err) != 0) {
-        fprintf(stderr, "error: %s\n", err.message);
+        /* The message quotes the file's values, which may hold control characters. */
+        fprintf(stderr, "error: %s: ", launch_source(path));
+        cli_print_visible(stderr, err.message, NULL);
+        fputc('\n', stderr);
         goto out;
     }
 
-    rc = cli_request_config(&ctx, "POST", "/api/v1/apps", cfg, &res);
+    rc = cli_request_config(&ctx, "POST", "/api/v1/apps", cfg, launch_source(path), &res);
     if (rc != CLI_OK)
         goto out;
     cli_print_launched(res.body, cli_flag(&ctx.args, "json"));

@@ -7,8 +7,20 @@
 
 void cli_print_json(const json_t *value)
 {
-    json_dumpf(value, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    char *text;
+
+    if (value == NULL) {
+        fputs("null\n", stdout);
+        return;
+    }
+    text = cli_json_text(value, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        fprintf(stderr, "error: out of memory formatting the server's response as JSON\n");
+        return;
+    }
+    fputs(text, stdout);
     fputc('\n', stdout);
+    free(text);
 }
 
 void cli_format_time(const json_t *ms, char *out, size_t size)
@@ -162,8 +174,13 @@ void cli_print_rows(const json_t *rows, const cli_column_t *columns)
 
     json_array_foreach(rows, i, row) {
         for (size_t c = 0; c < count; c++) {
+            buf_t visible = BUF_INIT;
+
+            /* Cells hold server text, so each is made safe for a terminal. */
             cli_format_cell(json_object_get(row, columns[c].key), columns[c].kind, cell, sizeof(cell));
-            cli_table_add(&table, cell);
+            cli_append_visible(&visible, cell, NULL);
+            cli_table_add(&table, visible.data != NULL ? visible.data : "");
+            buf_free(&visible);
         }
     }
     cli_table_print(&table, stdout);

@@ -7,25 +7,37 @@
 
 #define CLI_TIMEOUT_MS 30000L
 
+/* Print "error: SOURCE: message" with the message made safe for a terminal. */
+static void cli_print_error(const char *source, const char *message)
+{
+    fputs("error: ", stderr);
+    if (source != NULL)
+        fprintf(stderr, "%s: ", source);
+    cli_print_visible(stderr, message, NULL);
+}
+
 static void cli_report_failure(const cli_ctx_t *ctx, const api_result_t *res)
 {
     if (res->status == 0) {
+        cli_print_error(NULL, res->error);
         fprintf(stderr,
-                "error: %s\n"
-                "Is the server running at %s? Start one with 'nimdeck up', or pass --server URL "
+                "\nIs the server running at %s? Start one with 'nimdeck up', or pass --server URL "
                 "(or set NIMDECK_SERVER).\n",
-                res->error, ctx->server);
+                ctx->server);
         return;
     }
 
-    fprintf(stderr, "error: %s\n", res->error);
+    cli_print_error(NULL, res->error);
+    fputc('\n', stderr);
     if (res->status == 401)
         fprintf(stderr, "The server rejected the token: pass an api-scope token with --token or "
                         "NIMDECK_TOKEN.\n");
 }
 
+/* source, when not NULL, names where the configuration came from, for the
+ * message of an invalid_config response. */
 static int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
-                    api_result_t *res, int config_errors_are_usage)
+                    api_result_t *res, int config_errors_are_usage, const char *source)
 {
     memset(res, 0, sizeof(*res));
     if (cli_connect(ctx) != 0)
@@ -40,10 +52,17 @@ static int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const 
 
     int usage = config_errors_are_usage && res->status == 400 &&
                 strcmp(res->error_code, "invalid_config") == 0;
-    if (usage && res->error_field[0] != '\0' && strstr(res->error, res->error_field) == NULL)
-        fprintf(stderr, "error: %s (key \"%s\")\n", res->error, res->error_field);
-    else
+    if (usage) {
+        cli_print_error(source, res->error);
+        if (res->error_field[0] != '\0' && strstr(res->error, res->error_field) == NULL) {
+            fputs(" (key \"", stderr);
+            cli_print_visible(stderr, res->error_field, NULL);
+            fputs("\")", stderr);
+        }
+        fputc('\n', stderr);
+    } else {
         cli_report_failure(ctx, res);
+    }
 
     api_result_free(res);
     return usage ? CLI_USAGE : CLI_FAILED;
@@ -52,13 +71,13 @@ static int cli_call(cli_ctx_t *ctx, const char *method, const char *path, const 
 int cli_request(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
                 api_result_t *res)
 {
-    return cli_call(ctx, method, path, body, res, 0);
+    return cli_call(ctx, method, path, body, res, 0, NULL);
 }
 
 int cli_request_config(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
-                       api_result_t *res)
+                       const char *source, api_result_t *res)
 {
-    return cli_call(ctx, method, path, body, res, 1);
+    return cli_call(ctx, method, path, body, res, 1, source);
 }
 
 int cli_append_escaped(buf_t *b, const char *text)

@@ -105,10 +105,10 @@ char *cli_json_text(const json_t *value, size_t flags)
         int rc;
 
         if (*p == 0x7f) {
-            snprintf(escape, sizeof(escape), "\\u007f");
+            snprintf(escape, sizeof(escape), "\\u007F");
             rc = buf_append(&clean, escape, 6);
         } else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            snprintf(escape, sizeof(escape), "\\u%04x", p[1]);
+            snprintf(escape, sizeof(escape), "\\u%04X", p[1]);
             rc = buf_append(&clean, escape, 6);
             p++;
         } else {

@@ -145,7 +145,7 @@ static const cli_command_t delete_command = {
              "Delete a user (admin only). The user's tokens are revoked at once, and the\n"
              "user's grants, vault entries and password are removed. Ended instances keep\n"
              "the name as their owner, so the name cannot be given to a new user. The\n"
-             "server refuses to delete the user admin, yourself, or a user who owns a\n"
+             "server rejects deleting the user admin, yourself, or a user who owns a\n"
              "queued or running instance (stop it first with 'nimdeck apps stop ID').\n",
     .options = NULL,
     .arguments = "NAME",

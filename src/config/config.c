@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config_internal.h"
@@ -121,6 +122,60 @@ void config_describe_type(const json_t *value, char *out, size_t size)
     snprintf(out, size, "%s", type);
 }
 
+/* Describe a number, boolean or null with its type, for a key that wants a
+ * string: "the number 8000", "the boolean true", "null". */
+static void config_describe_scalar(const json_t *value, char *out, size_t size)
+{
+    char text[64];
+
+    config_describe(value, text, sizeof(text));
+    if (json_is_number(value))
+        snprintf(out, size, "the number %s", text);
+    else if (json_is_boolean(value))
+        snprintf(out, size, "the boolean %s", text);
+    else
+        snprintf(out, size, "%s", text);
+}
+
+/* Fail for a key that takes a string (or one of a few strings). A number,
+ * boolean or null there usually comes from --set, which reads VALUE as JSON
+ * when it parses as JSON (--set env.PORT=8000 gives the number 8000), so the
+ * message then shows how to pass the text as a string, when that string
+ * would pass text_ok (NULL: any non-empty string). Only call it when value
+ * may be shown: never for a string under "env". */
+static int config_fail_string(config_error_t *err, const char *field, const char *expected,
+                              const json_t *value, int (*text_ok)(const char *))
+{
+    char got[96];
+    char *text = NULL;
+    int rc;
+
+    if (!json_is_number(value) && !json_is_boolean(value) && !json_is_null(value)) {
+        config_describe(value, got, sizeof(got));
+        return config_fail(err, field, "\"%s\" must be %s, got %s", field, expected, got);
+    }
+
+    config_describe_scalar(value, got, sizeof(got));
+    text = json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(15));
+    if (text != NULL && (text_ok == NULL || text_ok(text)))
+        rc = config_fail(err, field,
+                         "\"%s\" must be %s, got %s; to set it from the command line, quote it "
+                         "as JSON: --set '%s=\"%s\"'",
+                         field, expected, got, field, text);
+    else
+        rc = config_fail(err, field, "\"%s\" must be %s, got %s", field, expected, got);
+    free(text);
+    return rc;
+}
+
+/* For keys whose strings are a fixed set of words: a number, boolean or
+ * null is never one of them, so no quoting would help. */
+static int config_no_text(const char *text)
+{
+    (void)text;
+    return 0;
+}
+
 static int config_key_known(const char *const *keys, const char *key)
 {
     for (size_t i = 0; keys[i] != NULL; i++) {
@@ -222,38 +277,32 @@ static int config_check_version(json_t *cfg, config_error_t *err)
 static int config_check_name(json_t *cfg, const char *key, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, key);
-    char got[96];
 
     if (value == NULL)
         return config_fail(err, key, "missing required key \"%s\": 1-64 characters of A-Z a-z 0-9 . _ -",
                            key);
     if (json_is_string(value) && config_name_valid(json_string_value(value)))
         return 0;
-
-    config_describe(value, got, sizeof(got));
-    return config_fail(err, key, "\"%s\" must be 1-64 characters of A-Z a-z 0-9 . _ -, got %s", key,
-                       got);
+    return config_fail_string(err, key, "1-64 characters of A-Z a-z 0-9 . _ -", value,
+                              config_name_valid);
 }
 
 static int config_check_runtime(json_t *cfg, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "runtime");
     const char *text = json_string_value(value);
-    char got[96];
 
     if (value == NULL)
         return config_fail(err, "runtime", "missing required key \"runtime\": \"process\" or \"docker\"");
     if (text != NULL && (strcmp(text, "process") == 0 || strcmp(text, "docker") == 0))
         return 0;
 
-    config_describe(value, got, sizeof(got));
-    return config_fail(err, "runtime", "\"runtime\" must be \"process\" or \"docker\", got %s", got);
+    return config_fail_string(err, "runtime", "\"process\" or \"docker\"", value, config_no_text);
 }
 
 static int config_check_image(json_t *cfg, int docker, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "image");
-    char got[96];
 
     if (value == NULL || json_is_null(value)) {
         if (docker)
@@ -264,8 +313,7 @@ static int config_check_image(json_t *cfg, int docker, config_error_t *err)
     if (json_is_string(value) && json_string_length(value) > 0)
         return 0;
 
-    config_describe(value, got, sizeof(got));
-    return config_fail(err, "image", "\"image\" must be a non-empty string naming an image, got %s", got);
+    return config_fail_string(err, "image", "a non-empty string naming an image", value, NULL);
 }
 
 static int config_check_command(json_t *cfg, int docker, config_error_t *err)
@@ -303,23 +351,19 @@ static int config_check_command(json_t *cfg, int docker, config_error_t *err)
 static int config_check_queue(json_t *cfg, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "queue");
-    char got[96];
 
     if (value == NULL)
         return json_object_set_new(cfg, "queue", json_string(CONFIG_DEFAULT_QUEUE));
     if (json_is_string(value) && config_slug_valid(json_string_value(value)))
         return 0;
-
-    config_describe(value, got, sizeof(got));
-    return config_fail(err, "queue",
-                       "\"queue\" must be a queue name (1-64 of a-z 0-9 . _ -, starting with a letter or digit), got %s",
-                       got);
+    return config_fail_string(err, "queue",
+                              "a queue name (1-64 of a-z 0-9 . _ -, starting with a letter or digit)",
+                              value, config_slug_valid);
 }
 
 static int config_check_route(json_t *cfg, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "route");
-    char got[96];
 
     if (value == NULL)
         return json_object_set_new(cfg, "route", json_null());
@@ -328,10 +372,9 @@ static int config_check_route(json_t *cfg, config_error_t *err)
     if (json_is_string(value) && config_slug_valid(json_string_value(value)))
         return 0;
 
-    config_describe(value, got, sizeof(got));
-    return config_fail(err, "route",
-                       "\"route\" must be a route name (1-64 of a-z 0-9 . _ -, starting with a letter or digit) or null, got %s",
-                       got);
+    return config_fail_string(
+        err, "route", "a route name (1-64 of a-z 0-9 . _ -, starting with a letter or digit) or null",
+        value, config_slug_valid);
 }
 
 static int config_check_idle(json_t *cfg, config_error_t *err)
@@ -375,10 +418,14 @@ static int config_check_env(json_t *cfg, config_error_t *err)
             return config_fail(err, field,
                                "\"%s\" is not a valid environment variable name: use [A-Za-z_][A-Za-z0-9_]*",
                                field);
-        /* The value is not shown: under a secret name it is a secret. */
-        if (!json_is_string(item) && !json_is_null(item))
-            return config_fail(err, field,
-                               "\"%s\" must be a string, or null to take it from the vault", field);
+        if (json_is_string(item) || json_is_null(item))
+            continue;
+        /* A number or boolean may be shown (--set env.PORT=8000 makes one),
+         * while an array or object could hold secret strings: type only. */
+        if (json_is_number(item) || json_is_boolean(item))
+            return config_fail_string(err, field, "a string or null", item, NULL);
+        config_describe_type(item, got, sizeof(got));
+        return config_fail(err, field, "\"%s\" must be a string or null, got %s", field, got);
     }
     return 0;
 }
@@ -472,17 +519,15 @@ static int config_check_health_path(json_t *cfg, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "health_path");
     const char *text = json_string_value(value);
-    char got[96];
 
     if (value == NULL)
         return json_object_set_new(cfg, "health_path", json_string(CONFIG_DEFAULT_HEALTH_PATH));
     if (text != NULL && text[0] == '/' && strpbrk(text, " \t\r\n") == NULL)
         return 0;
 
-    config_describe(value, got, sizeof(got));
-    return config_fail(err, "health_path",
-                       "\"health_path\" must be a path starting with \"/\" such as \"%s\", got %s",
-                       CONFIG_DEFAULT_HEALTH_PATH, got);
+    return config_fail_string(err, "health_path",
+                              "a path starting with \"/\" such as \"" CONFIG_DEFAULT_HEALTH_PATH "\"",
+                              value, config_no_text);
 }
 
 static int config_check_docker_choice(json_t *docker, const char *key, const char *first,
@@ -490,16 +535,16 @@ static int config_check_docker_choice(json_t *docker, const char *key, const cha
 {
     json_t *value = json_object_get(docker, key);
     const char *text = json_string_value(value);
-    char got[96], field[64];
+    char expected[64], field[64];
 
     if (value == NULL)
         return 0;
     if (text != NULL && (strcmp(text, first) == 0 || strcmp(text, second) == 0))
         return 0;
 
-    config_describe(value, got, sizeof(got));
+    snprintf(expected, sizeof(expected), "\"%s\" or \"%s\"", first, second);
     snprintf(field, sizeof(field), "docker.%s", key);
-    return config_fail(err, field, "\"%s\" must be \"%s\" or \"%s\", got %s", field, first, second, got);
+    return config_fail_string(err, field, expected, value, config_no_text);
 }
 
 static int config_check_docker(json_t *cfg, int docker_runtime, config_error_t *err)
@@ -521,9 +566,8 @@ static int config_check_docker(json_t *cfg, int docker_runtime, config_error_t *
         json_t *item = json_object_get(value, string_keys[i]);
         if (item == NULL || (json_is_string(item) && json_string_length(item) > 0))
             continue;
-        config_describe(item, got, sizeof(got));
         snprintf(field, sizeof(field), "docker.%s", string_keys[i]);
-        return config_fail(err, field, "\"%s\" must be a non-empty string, got %s", field, got);
+        return config_fail_string(err, field, "a non-empty string", item, NULL);
     }
 
     if (config_check_docker_choice(value, "network", "host", "bridge", err) != 0)

@@ -21,7 +21,9 @@ typedef struct {
 int config_validate(json_t *cfg, config_error_t *err);
 
 /* Apply "KEY=VALUE" (dots address nested objects, creating them; VALUE is
- * parsed as JSON when it parses, else taken as a string). Returns 0 or -1. */
+ * parsed as JSON when it parses, else taken as a string). A key through an
+ * array ("tags.0") is rejected, because arrays are set whole. Returns 0 or
+ * -1. */
 int config_apply_set(json_t *cfg, const char *assignment, config_error_t *err);
 
 /* Split "KEY=VALUE" into key (copied into key[0..key_size)) and a new JSON
@@ -30,7 +32,9 @@ int config_apply_set(json_t *cfg, const char *assignment, config_error_t *err);
 int config_parse_assignment(const char *assignment, char *key, size_t key_size, json_t **value,
                             config_error_t *err);
 
-/* Set or remove one dotted key with an already built value (stolen ref). */
+/* Set or remove one dotted key with an already built value (stolen ref).
+ * Both reject a key through an array, or through "tags" or "command" when
+ * absent, with err naming the array and how to set it whole. */
 int config_set_path(json_t *cfg, const char *dotted, json_t *value, config_error_t *err);
 int config_unset_path(json_t *cfg, const char *dotted, config_error_t *err);
 

@@ -29,6 +29,39 @@ static int config_split_path(const char *dotted, char *copy, size_t size, config
     return 0;
 }
 
+/* An example whole value for an array at key, for error messages. */
+static const char *config_array_example(const char *key)
+{
+    if (strcmp(key, "tags") == 0)
+        return "[\"a\",\"b\"]";
+    if (strcmp(key, "command") == 0)
+        return "[\"my-server\",\"--port\",\"{port}\"]";
+    if (strcmp(key, "gpus") == 0)
+        return "[0,1]";
+    return "[...]";
+}
+
+/* Fail for a dotted key that goes through an array: a dot addresses an
+ * object's key, and "tags.0" would otherwise turn the array into an object
+ * with the key "0". prefix_len is the length of the array's own key. */
+static int config_fail_through_array(config_error_t *err, const char *dotted, size_t prefix_len)
+{
+    char key[CONFIG_PATH_MAX];
+
+    snprintf(key, sizeof(key), "%.*s", (int)prefix_len, dotted);
+    return config_fail(err, dotted,
+                       "cannot use \"%s\": \"%s\" is an array, and arrays are set whole, for "
+                       "example --set '%s=%s'",
+                       dotted, key, key, config_array_example(key));
+}
+
+/* Whether a missing top-level key must be an array: a dotted key through it
+ * would create an object that validation then rejects. */
+static int config_is_array_key(const char *key)
+{
+    return strcmp(key, "tags") == 0 || strcmp(key, "command") == 0;
+}
+
 /* Walk to the object that contains the last segment, creating missing objects
  * when create is set. Returns the parent and points *leaf at the last
  * segment, or NULL (err filled, or *leaf NULL when absent and !create). */
@@ -46,7 +79,12 @@ static json_t *config_walk(json_t *cfg, char *copy, const char *dotted, int crea
         if (segment == copy)
             in_env = strcmp(segment, CONFIG_ENV_KEY) == 0;
         json_t *next = json_object_get(node, segment);
+        size_t prefix_len = (size_t)(dot - copy);
 
+        if (json_is_array(next) || (next == NULL && node == cfg && config_is_array_key(segment))) {
+            config_fail_through_array(err, dotted, prefix_len);
+            return NULL;
+        }
         if (next == NULL && !create)
             return NULL;
         if (next == NULL) {

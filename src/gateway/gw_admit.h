@@ -19,8 +19,8 @@ typedef struct {
     const gw_instance_t *instance;    /* set once the path was found */
 } gw_admission_t;
 
-/* Seconds a client is told to wait before retrying an instance that will
- * serve soon (queued or loading). */
+/* Retry-After seconds for an instance that will serve soon (queued or
+ * loading). */
 #define GW_RETRY_AFTER_S 5
 
 /* Decide whether the request for instance path `name` may be forwarded.

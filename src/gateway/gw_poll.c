@@ -104,7 +104,7 @@ static void gw_poller_failed(gw_poller_t *poller, const char *why)
 
 /* The server refused the token (401 or 403). While gateway_start waits for
  * the first snapshot, gw_poller_wait_first reports it, so the gateway fails
- * to start instead of answering 503 for ever. Later (a token revoked while
+ * to start instead of responding 503 for ever. Later (a token revoked while
  * running) the snapshot ages into 503 state_stale, and an error is logged
  * at most every 30 s. */
 static void gw_poller_rejected(gw_poller_t *poller, long status, const char *why)

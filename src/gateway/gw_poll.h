@@ -22,8 +22,8 @@ gw_poller_t *gw_poller_start(const char *server_url, const char *api_token, char
                              size_t err_size);
 
 /* Wait up to timeout_ms for the first snapshot. Returns 1 once one arrived,
- * 0 on timeout, or -1 as soon as a poll is answered 401 or 403 before any
- * snapshot: *rejected_status then holds that status and message the
+ * 0 on timeout, or -1 as soon as a poll gets 401 or 403 before any
+ * snapshot. Then *rejected_status is that status and message receives the
  * server's error message (never the token). */
 int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms, long *rejected_status,
                          char *message, size_t message_size);

@@ -465,7 +465,7 @@ static void conn_read_head(http_conn_t *conn)
     if (memchr(conn->rbuf + conn->scan, '\n', conn->rlen - conn->scan) == NULL) {
         conn->scan = conn->rlen;
         if (conn->rlen >= lim->max_header_bytes) {
-            /* Over the limit without an end: the parser tells whether the
+            /* Over the limit without an end: the parser returns whether the
              * request line itself (414) or the headers (431) are too long. */
             int rc = http_parse_request(conn->rbuf, conn->rlen, lim->max_header_bytes,
                                         lim->max_headers, &req);

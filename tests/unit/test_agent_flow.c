@@ -1,8 +1,9 @@
 /* End-to-end tests of the agent against a fake server in this process:
  * registration, a lease through readiness to a requested stop, an exit on
- * its own, agent_stop, a rejected token, lost final statuses and a second
- * registration. The fake also serves the instance's health path, so the
- * instance itself can be a plain shell. */
+ * its own, agent_stop, a rejected token, lost final statuses, a second
+ * registration, and the clean-up of what a crashed agent left running. The
+ * fake also serves the instance's health path, so the instance itself can
+ * be a plain shell. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -15,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -23,7 +26,9 @@
 
 #include "agent/agent.h"
 #include "agent/agent_internal.h"
+#include "agent/agent_state.h"
 #include "agent/agent_sync.h"
+#include "agent/agent_workdir.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
@@ -733,6 +738,79 @@ static void flow_stop_races_exit(void **state)
     fake_stop(fake);
 }
 
+/* A crashed agent never clears its state file: record a running process
+ * group, drop the state without stopping anything, and start an agent of
+ * the same name, which must kill the group before it registers. */
+static void flow_start_kills_left_groups(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "", url[64];
+    int status = 0;
+
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0);
+        execl("/bin/sleep", "sleep", "60", (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    usleep(50000);
+
+    agent_state_t *crashed = agent_state_open("flow-crash-agent");
+    assert_non_null(crashed);
+    assert_int_equal(agent_state_add(crashed, pid, "inst-left", NULL), 0);
+    agent_state_close(crashed);
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
+
+    agent_options_t opts = {0};
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", fake->port);
+    opts.server_url = url;
+    opts.api_token = FAKE_TOKEN;
+    opts.name = "flow-crash-agent";
+    agent_t *agent = agent_start(&opts, err, sizeof(err));
+    assert_non_null(agent);
+
+    int64_t deadline = clock_mono_ms() + 3000;
+    pid_t reaped = 0;
+    while (reaped == 0 && clock_mono_ms() < deadline) {
+        reaped = waitpid(pid, &status, WNOHANG);
+        if (reaped == 0)
+            usleep(10000);
+    }
+    if (reaped == 0)
+        kill(pid, SIGKILL);
+    assert_int_equal(reaped, pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGKILL);
+
+    agent_stop(agent);
+    fake_stop(fake);
+}
+
+/* State files and working directories go to a folder of this test run, so
+ * that runs at the same time do not share them. */
+static char run_dir[] = "/tmp/nimdeck-test-flow-XXXXXX";
+
+static int setup(void **state)
+{
+    (void)state;
+    if (mkdtemp(run_dir) == NULL)
+        return -1;
+    setenv("XDG_RUNTIME_DIR", run_dir, 1);
+    setenv("TMPDIR", run_dir, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unsetenv("XDG_RUNTIME_DIR");
+    unsetenv("TMPDIR");
+    return agent_workdir_remove(run_dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -746,6 +824,7 @@ int main(void)
         cmocka_unit_test(flow_stop_resends_final),
         cmocka_unit_test(flow_reregister_keeps_running),
         cmocka_unit_test(flow_stop_races_exit),
+        cmocka_unit_test(flow_start_kills_left_groups),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, setup, teardown);
 }

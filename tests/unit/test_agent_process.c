@@ -1,18 +1,22 @@
 /* Unit tests for the process runtime: output, exit status, stop with a
- * grace period, and failures to start. */
+ * grace period, failures to start, and the private working directory. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "agent/agent_runtime.h"
 #include "agent/agent_sync.h"
+#include "agent/agent_workdir.h"
 #include "util/buf.h"
 #include "util/clock.h"
 
@@ -92,7 +96,7 @@ static agent_runtime_handle_t *start_shell(events_t *e, const char *script, json
 {
     json_t *config = json_pack("{s:[s, s, s], s:i}", "command", "/bin/sh", "-c", script, "port",
                                24999);
-    agent_runtime_spec_t spec = {"test1", config, env, NULL};
+    agent_runtime_spec_t spec = {.instance_id = "test1", .config = config, .env = env};
     agent_runtime_events_t events = {e, on_output, on_exit_event};
     agent_runtime_handle_t *handle = NULL;
     char err[256] = "";
@@ -194,7 +198,7 @@ static void process_group_children_killed(void **state)
 static void process_exec_failure(void **state)
 {
     json_t *config = json_pack("{s:[s]}", "command", "/nonexistent/nimdeck-test-binary");
-    agent_runtime_spec_t spec = {"test2", config, NULL, NULL};
+    agent_runtime_spec_t spec = {.instance_id = "test2", .config = config};
     events_t e;
     agent_runtime_events_t events = {&e, on_output, on_exit_event};
     agent_runtime_handle_t *handle = NULL;
@@ -214,7 +218,7 @@ static void process_exec_failure(void **state)
 static void process_free_port_chosen(void **state)
 {
     json_t *config = json_pack("{s:[s, s, s]}", "command", "/bin/sh", "-c", "echo {port} $PORT");
-    agent_runtime_spec_t spec = {"test3", config, NULL, NULL};
+    agent_runtime_spec_t spec = {.instance_id = "test3", .config = config};
     events_t e;
     agent_runtime_events_t events = {&e, on_output, on_exit_event};
     agent_runtime_handle_t *handle = NULL;
@@ -233,6 +237,79 @@ static void process_free_port_chosen(void **state)
     json_decref(config);
 }
 
+/* The value of "NAME=" on its own line of text, copied into out. */
+static void line_value(const char *text, const char *name, char *out, size_t size)
+{
+    const char *at = strstr(text, name);
+
+    assert_non_null(at);
+    at += strlen(name);
+    snprintf(out, size, "%.*s", (int)strcspn(at, "\n"), at);
+}
+
+static void process_private_workdir(void **state)
+{
+    char base[] = "/tmp/nimdeck-test-workdir-XXXXXX";
+    char outside[512], cwd[512], workdir[512], mode[16], home[512], prefix[600];
+    const char *old_tmpdir = getenv("TMPDIR");
+    char *saved_tmpdir = old_tmpdir != NULL ? strdup(old_tmpdir) : NULL;
+    struct stat st;
+    events_t e;
+    int port = 0;
+
+    (void)state;
+    assert_non_null(mkdtemp(base));
+    assert_int_equal(setenv("TMPDIR", base, 1), 0);
+    snprintf(outside, sizeof(outside), "%s/outside", base);
+    assert_int_equal(mkdir(outside, 0700), 0);
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+
+    /* The instance leaves a file, a subdirectory and links to a directory
+     * outside it; the removal must take the links, not what they point to. */
+    char script[2048];
+    snprintf(script, sizeof(script),
+             "echo \"cwd=$(pwd)\"; echo \"mode=$(stat -c %%a .)\"; echo \"home=$HOME\"; "
+             "echo kept > %s/file; mkdir -p sub/deeper; echo x > sub/deeper/f; "
+             "ln -s %s out-link; ln -s %s sub/out-link; exit 0", outside, outside, outside);
+    events_init(&e);
+    json_t *config = json_pack("{s:[s, s, s], s:i}", "command", "/bin/sh", "-c", script, "port",
+                               24997);
+    agent_runtime_spec_t spec = {.instance_id = "inst/4", .config = config,
+                                 .agent_name = "agent one"};
+    agent_runtime_events_t events = {&e, on_output, on_exit_event};
+    agent_runtime_handle_t *h = NULL;
+    char err[256] = "";
+    assert_int_equal(agent_runtime_process.start(&spec, &events, &h, &port, err, sizeof(err)), 0);
+    assert_true(wait_exit(&e, 5000));
+    agent_runtime_process.release(h);
+    json_decref(config);
+
+    assert_int_equal(e.exit.status, 0);
+    line_value(e.out.data, "cwd=", workdir, sizeof(workdir));
+    line_value(e.out.data, "mode=", mode, sizeof(mode));
+    line_value(e.out.data, "home=", home, sizeof(home));
+    snprintf(prefix, sizeof(prefix), "%s/nimdeck-agent_one-inst_4-", base);
+    if (strncmp(workdir, prefix, strlen(prefix)) != 0)
+        fail_msg("working directory \"%s\" does not start with \"%s\"", workdir, prefix);
+    assert_string_not_equal(workdir, cwd);
+    assert_string_equal(mode, "700");
+    assert_string_equal(home, getenv("HOME") != NULL ? getenv("HOME") : "");
+
+    /* Removed once the instance ended; what the links pointed to is kept. */
+    assert_int_equal(lstat(workdir, &st), -1);
+    char kept[600];
+    snprintf(kept, sizeof(kept), "%s/file", outside);
+    assert_int_equal(stat(kept, &st), 0);
+
+    events_free(&e);
+    assert_int_equal(agent_workdir_remove(base), 0);
+    if (saved_tmpdir != NULL)
+        setenv("TMPDIR", saved_tmpdir, 1);
+    else
+        unsetenv("TMPDIR");
+    free(saved_tmpdir);
+}
+
 static void runtime_lookup(void **state)
 {
     (void)state;
@@ -249,6 +326,7 @@ int main(void)
         cmocka_unit_test(process_group_children_killed),
         cmocka_unit_test(process_exec_failure),
         cmocka_unit_test(process_free_port_chosen),
+        cmocka_unit_test(process_private_workdir),
         cmocka_unit_test(runtime_lookup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -151,6 +152,40 @@ static void read_live_proc(void **state)
     assert_true(counters.cpu.total > 0);
 }
 
+static void pid_stat_odd_command_name(void **state)
+{
+    /* A command name may hold spaces and ") " itself. */
+    const char text[] = "4242 (my ) S (x) Z 1 4240 4240 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+                        "987654 1000 200 18446744073709551615\n";
+    agent_pid_stat_t st;
+
+    (void)state;
+    assert_int_equal(agent_procfs_parse_pid_stat(text, &st), 0);
+    assert_int_equal(st.state, 'Z');
+    assert_int_equal(st.pgrp, 4240);
+    assert_int_equal(st.start_time, 987654);
+}
+
+static void pid_stat_rejects_short(void **state)
+{
+    agent_pid_stat_t st;
+
+    (void)state;
+    assert_int_equal(agent_procfs_parse_pid_stat("4242 (sh) S 1 4240 4240 0", &st), -1);
+    assert_int_equal(agent_procfs_parse_pid_stat("4242 sh S 1", &st), -1);
+}
+
+static void pid_stat_reads_self(void **state)
+{
+    agent_pid_stat_t st;
+
+    (void)state;
+    assert_int_equal(agent_procfs_read_pid_stat(getpid(), &st), 0);
+    assert_int_equal(st.pgrp, getpgrp());
+    assert_true(st.start_time > 0);
+    assert_int_equal(agent_procfs_read_pid_stat(-5, &st), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +199,9 @@ int main(void)
         cmocka_unit_test(diskstats_counts_whole_disks),
         cmocka_unit_test(rates_over_interval),
         cmocka_unit_test(read_live_proc),
+        cmocka_unit_test(pid_stat_odd_command_name),
+        cmocka_unit_test(pid_stat_rejects_short),
+        cmocka_unit_test(pid_stat_reads_self),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

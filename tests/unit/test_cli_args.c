@@ -257,7 +257,7 @@ static void main_help_exits_zero(void **state)
         {"launch", "--help", NULL}, {"apps", "--help", NULL}, {"apps", "logs", "--help"},
         {"tokens", "create", "-h"}, {"vault", "set", "--help"}, {"users", "grant", "--help"},
         {"routes", "--help", NULL}, {"queues", "list", "--help"}, {"agents", "list", "--help"},
-        {"apps", "metrics", "--help"},
+        {"apps", "metrics", "--help"}, {"users", "delete", "--help"}, {"queues", "delete", "--help"},
     };
 
     for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
@@ -292,6 +292,51 @@ static void main_usage_errors(void **state)
     assert_int_equal(run_quiet(5, bad_step), CLI_USAGE);
     assert_int_equal(run_quiet(5, timeout_alone), CLI_USAGE);
     assert_int_equal(run_quiet(1, no_config), CLI_USAGE);
+}
+
+/* Run cli_main with stdin read from stdin_path (when not NULL), stdout
+ * dropped and stderr captured into err. */
+static int run_captured(int argc, char **argv, const char *stdin_path, char *err, size_t size)
+{
+    char err_path[] = "/tmp/nimdeck-cli-stderr-XXXXXX";
+    int err_fd = mkstemp(err_path);
+    assert_true(err_fd >= 0);
+
+    fflush(stdout);
+    fflush(stderr);
+    int saved_in = dup(STDIN_FILENO), saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
+    FILE *null = fopen("/dev/null", "w");
+    assert_non_null(null);
+    dup2(fileno(null), STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    FILE *in = NULL;
+    if (stdin_path != NULL) {
+        in = fopen(stdin_path, "r");
+        assert_non_null(in);
+        dup2(fileno(in), STDIN_FILENO);
+        clearerr(stdin);
+    }
+
+    int rc = cli_main(argc, argv);
+
+    fflush(stdout);
+    fflush(stderr);
+    dup2(saved_in, STDIN_FILENO);
+    dup2(saved_out, STDOUT_FILENO);
+    dup2(saved_err, STDERR_FILENO);
+    close(saved_in);
+    close(saved_out);
+    close(saved_err);
+    clearerr(stdin);
+    fclose(null);
+    if (in != NULL)
+        fclose(in);
+
+    ssize_t n = pread(err_fd, err, size - 1, 0);
+    err[n > 0 ? n : 0] = '\0';
+    close(err_fd);
+    unlink(err_path);
+    return rc;
 }
 
 /* Write text to a fresh temporary file; the caller unlinks path. */
@@ -357,6 +402,254 @@ static void missing_token_is_usage(void **state)
     rmdir(dir);
 }
 
+/* cli_append_visible's rendering of text, with newline as given. */
+static char *visible(const char *text, const char *newline)
+{
+    static char out[256];
+    buf_t b = BUF_INIT;
+
+    assert_int_equal(cli_append_visible(&b, text, newline), 0);
+    snprintf(out, sizeof(out), "%s", b.data != NULL ? b.data : "");
+    buf_free(&b);
+    return out;
+}
+
+static void visible_escapes_c0_controls(void **state)
+{
+    (void)state;
+    assert_string_equal(visible("\033[31mred\033[0m", NULL), "\\x1b[31mred\\x1b[0m");
+    assert_string_equal(visible("a\rb", NULL), "a\\x0db");
+    assert_string_equal(visible("bell\a", NULL), "bell\\x07");
+    assert_string_equal(visible("\x01\x1f", NULL), "\\x01\\x1f");
+    assert_string_equal(visible("del\x7f", NULL), "del\\x7f");
+}
+
+static void visible_keeps_tab_and_text(void **state)
+{
+    (void)state;
+    assert_string_equal(visible("a\tb", NULL), "a\tb");
+    assert_string_equal(visible("plain text ~!@#$%^&*()\\", NULL), "plain text ~!@#$%^&*()\\");
+    assert_string_equal(visible("", NULL), "");
+}
+
+static void visible_newline_modes(void **state)
+{
+    (void)state;
+    assert_string_equal(visible("one\ntwo", NULL), "one\\x0atwo");
+    assert_string_equal(visible("one\ntwo", "\n  "), "one\n  two");
+    assert_string_equal(visible("one\r\ntwo", "\n  "), "one\\x0d\n  two");
+}
+
+static void visible_escapes_c1_controls(void **state)
+{
+    (void)state;
+    /* U+009B is CSI and U+0085 is NEL when a terminal reads C1 controls. */
+    assert_string_equal(visible("\xc2\x9b" "31m", NULL), "\\u009b31m");
+    assert_string_equal(visible("\xc2\x80\xc2\x85\xc2\x9f", NULL), "\\u0080\\u0085\\u009f");
+    /* U+00A0 and later are text. */
+    assert_string_equal(visible("\xc2\xa0\xc2\xa9", NULL), "\xc2\xa0\xc2\xa9");
+}
+
+static void visible_keeps_valid_utf8(void **state)
+{
+    (void)state;
+    const char *text = "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf";
+    assert_string_equal(visible(text, NULL), text);
+}
+
+static void visible_escapes_invalid_utf8(void **state)
+{
+    (void)state;
+    /* A lone 0x9b byte is CSI to a terminal in 8-bit mode. */
+    assert_string_equal(visible("a\x9b" "b", NULL), "a\\x9bb");
+    assert_string_equal(visible("\xff\xfe", NULL), "\\xff\\xfe");
+    /* Overlong NUL, a UTF-16 surrogate, a code point above U+10FFFF. */
+    assert_string_equal(visible("\xc0\x80", NULL), "\\xc0\\x80");
+    assert_string_equal(visible("\xed\xa0\x80", NULL), "\\xed\\xa0\\x80");
+    assert_string_equal(visible("\xf4\x90\x80\x80", NULL), "\\xf4\\x90\\x80\\x80");
+    /* A sequence cut short by the end of the text or by a control. */
+    assert_string_equal(visible("\xe6\x97", NULL), "\\xe6\\x97");
+    assert_string_equal(visible("\xe6\x1b[m", NULL), "\\xe6\\x1b[m");
+}
+
+static void json_text_escapes_controls(void **state)
+{
+    (void)state;
+    json_t *value = json_pack("{s:s}", "reason", "a\x7f" "b\xc2\x9b" "c\033d\xc3\xa9");
+    json_error_t jerr;
+
+    assert_non_null(value);
+    char *text = cli_json_text(value, 0);
+    assert_non_null(text);
+    assert_string_equal(text, "{\"reason\": \"a\\u007Fb\\u009Bc\\u001Bd\xc3\xa9\"}");
+
+    /* The escaped text is the same JSON. */
+    json_t *parsed = json_loads(text, 0, &jerr);
+    assert_non_null(parsed);
+    assert_true(json_equal(parsed, value));
+    json_decref(parsed);
+    free(text);
+    json_decref(value);
+}
+
+static void decimal_parsing(void **state)
+{
+    (void)state;
+    double d = -1;
+
+    assert_int_equal(cli_parse_decimal("30", &d), 0);
+    assert_true(d == 30);
+    assert_int_equal(cli_parse_decimal("0.5", &d), 0);
+    assert_true(d == 0.5);
+    assert_int_equal(cli_parse_decimal("0.0000116", &d), 0);
+    assert_int_equal(cli_parse_decimal("007", &d), 0);
+    assert_true(d == 7);
+
+    const char *rejected[] = {"0x10", "1e-300", "1E3", "-1", "+1", " 1", "1 ", "1.", ".5",
+                              "1.2.3", "inf", "nan", "", "1,5", "0x1p4"};
+    for (size_t i = 0; i < sizeof(rejected) / sizeof(rejected[0]); i++)
+        assert_int_equal(cli_parse_decimal(rejected[i], &d), -1);
+    assert_int_equal(cli_parse_decimal(NULL, &d), -1);
+}
+
+static void tokens_days_range(void **state)
+{
+    (void)state;
+    char err[2048];
+    const char *rejected[] = {"0x10", "1e-300", "0", "0.0", "0.0000115", "3650.0001", "3651",
+                              "-1", "1e3", "inf"};
+    const char *accepted[] = {"0.0000116", "0.5", "30", "3650"};
+
+    for (size_t i = 0; i < sizeof(rejected) / sizeof(rejected[0]); i++) {
+        char *argv[] = {"tokens", "create", "--days", (char *)rejected[i],
+                        "--server", "http://127.0.0.1:1", "--token", "t"};
+        assert_int_equal(run_captured(8, argv, NULL, err, sizeof(err)), CLI_USAGE);
+        assert_non_null(strstr(err, rejected[i]));
+        assert_non_null(strstr(err, "from 0.0000116 (1 second) to 3650"));
+    }
+
+    /* Accepted values go on to the server, which is unreachable here. */
+    for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+        char *argv[] = {"tokens", "create", "--days", (char *)accepted[i],
+                        "--server", "http://127.0.0.1:1", "--token", "t"};
+        assert_int_equal(run_captured(8, argv, NULL, err, sizeof(err)), CLI_FAILED);
+    }
+}
+
+static void tokens_embed_needs_instance(void **state)
+{
+    (void)state;
+    char err[2048];
+    char *no_instance[] = {"tokens", "create", "--scope", "embed",
+                           "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *with_instance[] = {"tokens", "create", "--scope", "embed", "--instance", "abc",
+                             "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *not_embed[] = {"tokens", "create", "--instance", "abc",
+                         "--server", "http://127.0.0.1:1", "--token", "t"};
+
+    assert_int_equal(run_captured(8, no_instance, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "--instance ID"));
+    assert_non_null(strstr(err, "[--instance ID]"));
+    assert_null(strstr(err, "instance_id"));
+
+    assert_int_equal(run_captured(10, with_instance, NULL, err, sizeof(err)), CLI_FAILED);
+
+    assert_int_equal(run_captured(8, not_embed, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "--scope embed"));
+}
+
+static void new_commands_usage(void **state)
+{
+    (void)state;
+    char err[2048];
+    char *help[][3] = {
+        {"users", "delete", "--help"}, {"users", "revoke", "--help"},
+        {"queues", "delete", "--help"}, {"tokens", "list", "--help"},
+    };
+    char *delete_no_name[] = {"users", "delete"};
+    char *delete_bad_name[] = {"users", "delete", "a/b"};
+    char *revoke_one[] = {"users", "revoke", "bob"};
+    char *revoke_extra[] = {"users", "revoke", "bob", "p", "read"};
+    char *queue_no_name[] = {"queues", "delete"};
+
+    for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
+        assert_int_equal(run_quiet(3, help[i]), CLI_OK);
+
+    assert_int_equal(run_captured(2, delete_no_name, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "needs NAME"));
+    assert_int_equal(run_captured(3, delete_bad_name, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "'a/b'"));
+    assert_int_equal(run_captured(3, revoke_one, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "NAME PROJECT"));
+    assert_int_equal(run_captured(5, revoke_extra, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "'read'"));
+    assert_int_equal(run_captured(2, queue_no_name, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "needs NAME"));
+}
+
+/* Capture what a function writes to a stream into out. */
+static void capture_commands(char *out, size_t size)
+{
+    FILE *file = tmpfile();
+    assert_non_null(file);
+    cli_print_commands(file);
+    size_t n = (size_t)ftell(file);
+    rewind(file);
+    n = fread(out, 1, n < size - 1 ? n : size - 1, file);
+    out[n] = '\0';
+    fclose(file);
+}
+
+static void summaries_list_new_commands(void **state)
+{
+    (void)state;
+    char text[4096];
+
+    capture_commands(text, sizeof(text));
+    assert_non_null(strstr(text, "create, list and delete queues"));
+    assert_non_null(strstr(text, "add, delete and list users; grant and revoke"));
+}
+
+static void launch_names_source(void **state)
+{
+    (void)state;
+    char err[2048];
+    char bad[] = "/tmp/nimdeck-cli-named-XXXXXX";
+    char empty[] = "/tmp/nimdeck-cli-empty-file-XXXXXX";
+    char dir[] = "/tmp/nimdeck-cli-dir-XXXXXX";
+    write_temp(bad, "{\"name\":\"x\",\"project\":\"p\",\"runtime\":\"process\",\"command\":[\"a\"],"
+                    "\"idle_hours\":1}");
+    write_temp(empty, "");
+    assert_non_null(mkdtemp(dir));
+
+    char *from_file[] = {"launch", "--config", bad, "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *from_stdin[] = {"launch", "--config", "-", "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *from_dir[] = {"launch", "--config", dir, "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *from_empty[] = {"launch", "--config", empty, "--server", "http://127.0.0.1:1", "--token", "t"};
+
+    assert_int_equal(run_captured(7, from_file, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, bad));
+    assert_non_null(strstr(err, "idle_hours"));
+
+    assert_int_equal(run_captured(7, from_stdin, bad, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "error: standard input: "));
+    assert_null(strstr(err, "'-'"));
+
+    assert_int_equal(run_captured(7, from_stdin, empty, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "standard input is empty"));
+
+    assert_int_equal(run_captured(7, from_dir, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "is a directory"));
+    assert_null(strstr(err, "JSON:"));
+
+    assert_int_equal(run_captured(7, from_empty, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "is empty"));
+
+    unlink(bad);
+    unlink(empty);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -379,6 +672,19 @@ int main(void)
         cmocka_unit_test(launch_rejects_locally),
         cmocka_unit_test(launch_unreachable_server),
         cmocka_unit_test(missing_token_is_usage),
+        cmocka_unit_test(visible_escapes_c0_controls),
+        cmocka_unit_test(visible_keeps_tab_and_text),
+        cmocka_unit_test(visible_newline_modes),
+        cmocka_unit_test(visible_escapes_c1_controls),
+        cmocka_unit_test(visible_keeps_valid_utf8),
+        cmocka_unit_test(visible_escapes_invalid_utf8),
+        cmocka_unit_test(json_text_escapes_controls),
+        cmocka_unit_test(decimal_parsing),
+        cmocka_unit_test(tokens_days_range),
+        cmocka_unit_test(tokens_embed_needs_instance),
+        cmocka_unit_test(new_commands_usage),
+        cmocka_unit_test(summaries_list_new_commands),
+        cmocka_unit_test(launch_names_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -191,7 +191,7 @@ static void validate_name_charset(void **state)
     (void)state;
     expect_invalid(sim_with("name", "\"has space\""), "name", "got \"has space\"");
     expect_invalid(sim_with("name", "\"\""), "name", "1-64");
-    expect_invalid(sim_with("project", "5"), "project", "got 5");
+    expect_invalid(sim_with("project", "5"), "project", "got the number 5");
     expect_invalid(sim_with("name", "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""),
                    "name", "1-64");
     expect_valid(sim_with("name", "\"Llama_3.1-8b\""));
@@ -232,11 +232,118 @@ static void validate_env_rules(void **state)
 static void validate_env_hides_value(void **state)
 {
     (void)state;
-    json_t *cfg = sim_with("env", "{\"API_KEY\":123456789}");
+    /* An array or object under env may hold secret strings: type only. */
+    json_t *cfg = sim_with("env", "{\"API_KEY\":[\"nvapi-0123456789abcdefSECRET\"]}");
     config_error_t err;
 
     assert_int_equal(config_validate(cfg, &err), -1);
-    assert_null(strstr(err.message, "123456789"));
+    assert_string_equal(err.field, "env.API_KEY");
+    assert_non_null(strstr(err.message, "got an array"));
+    assert_null(strstr(err.message, "0123456789"));
+    assert_null(strstr(err.message, "--set"));
+    json_decref(cfg);
+
+    cfg = sim_with("env", "{\"API_KEY\":{\"v\":\"nvapi-0123456789abcdefSECRET\"}}");
+    assert_int_equal(config_validate(cfg, &err), -1);
+    assert_non_null(strstr(err.message, "got an object"));
+    assert_null(strstr(err.message, "0123456789"));
+    json_decref(cfg);
+}
+
+/* --set env.NIM_SERVER_PORT=8000 reads 8000 as a JSON number. The error
+ * shows how to pass it as a string, and that form passes. */
+static void set_env_number_quoting(void **state)
+{
+    (void)state;
+    json_t *cfg = load(sim_config);
+    config_error_t err;
+
+    assert_int_equal(config_apply_set(cfg, "env.NIM_SERVER_PORT=8000", &err), 0);
+    assert_int_equal(config_validate(cfg, &err), -1);
+    assert_string_equal(err.field, "env.NIM_SERVER_PORT");
+    assert_string_equal(err.message,
+                        "\"env.NIM_SERVER_PORT\" must be a string or null, got the number 8000; to "
+                        "set it from the command line, quote it as JSON: "
+                        "--set 'env.NIM_SERVER_PORT=\"8000\"'");
+
+    assert_int_equal(config_apply_set(cfg, "env.NIM_SERVER_PORT=\"8000\"", &err), 0);
+    if (config_validate(cfg, &err) != 0)
+        fail_msg("rejected at %s: %s", err.field, err.message);
+    json_t *port = json_object_get(json_object_get(cfg, "env"), "NIM_SERVER_PORT");
+    assert_string_equal(json_string_value(port), "8000");
+    json_decref(cfg);
+}
+
+/* Set key=value with --set, validate, and expect fragment in the message,
+ * and the quoting hint when hint is not NULL (else no hint at all). */
+static void expect_set_message(const char *assignment, const char *field, const char *fragment,
+                               const char *hint)
+{
+    json_t *cfg = load(sim_config);
+    config_error_t err;
+
+    if (config_apply_set(cfg, assignment, &err) != 0)
+        fail_msg("--set %s rejected: %s", assignment, err.message);
+    assert_int_equal(config_validate(cfg, &err), -1);
+    assert_string_equal(err.field, field);
+    if (strstr(err.message, fragment) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err.message, fragment);
+    if (hint != NULL && strstr(err.message, hint) == NULL)
+        fail_msg("message \"%s\" lacks \"%s\"", err.message, hint);
+    if (hint == NULL && strstr(err.message, "--set") != NULL)
+        fail_msg("message \"%s\" suggests a --set that would not pass", err.message);
+    json_decref(cfg);
+}
+
+static void set_string_keys_quoting(void **state)
+{
+    (void)state;
+    expect_set_message("name=123", "name", "got the number 123", "--set 'name=\"123\"'");
+    expect_set_message("project=true", "project", "got the boolean true",
+                       "--set 'project=\"true\"'");
+    expect_set_message("image=7", "image", "got the number 7", "--set 'image=\"7\"'");
+    expect_set_message("queue=null", "queue", "got null", "--set 'queue=\"null\"'");
+    expect_set_message("route=2.5", "route", "got the number 2.5", "--set 'route=\"2.5\"'");
+    expect_set_message("docker.user=1000", "docker.user", "got the number 1000",
+                       "--set 'docker.user=\"1000\"'");
+    expect_set_message("env.VERBOSE=false", "env.VERBOSE", "got the boolean false",
+                       "--set 'env.VERBOSE=\"false\"'");
+
+    /* No quoting would make these valid. */
+    expect_set_message("runtime=1", "runtime", "got the number 1", NULL);
+    expect_set_message("health_path=5", "health_path", "got the number 5", NULL);
+    expect_set_message("docker.network=1", "docker.network", "got the number 1", NULL);
+    expect_set_message("route=-1", "route", "got the number -1", NULL);
+    expect_set_message("name=\"has space\"", "name", "got \"has space\"", NULL);
+}
+
+static void set_through_array_rejected(void **state)
+{
+    (void)state;
+    json_t *cfg = load(sim_config);
+    config_error_t err;
+
+    assert_int_equal(config_apply_set(cfg, "tags.0=x", &err), -1);
+    assert_string_equal(err.field, "tags.0");
+    assert_non_null(strstr(err.message, "\"tags\" is an array"));
+    assert_non_null(strstr(err.message, "arrays are set whole"));
+    assert_non_null(strstr(err.message, "--set 'tags=[\"a\",\"b\"]'"));
+    assert_true(json_is_array(json_object_get(cfg, "tags")));
+    assert_int_equal(json_array_size(json_object_get(cfg, "tags")), 2);
+
+    assert_int_equal(config_unset_path(cfg, "tags.0", &err), -1);
+    assert_non_null(strstr(err.message, "arrays are set whole"));
+    assert_int_equal(json_array_size(json_object_get(cfg, "tags")), 2);
+
+    assert_int_equal(config_apply_set(cfg, "command.1.x=y", &err), -1);
+    assert_non_null(strstr(err.message, "\"command\" is an array"));
+    assert_non_null(strstr(err.message, "--set 'command=[\"my-server\",\"--port\",\"{port}\"]'"));
+
+    /* An array key that the file leaves out is still an array. */
+    json_object_del(cfg, "tags");
+    assert_int_equal(config_apply_set(cfg, "tags.0=x", &err), -1);
+    assert_non_null(strstr(err.message, "arrays are set whole"));
+    assert_null(json_object_get(cfg, "tags"));
     json_decref(cfg);
 }
 
@@ -402,7 +509,7 @@ static void assert_no_secret_piece(const char *text)
     char piece[6];
 
     for (size_t i = 0; i + 5 <= strlen(ENV_SECRET); i++) {
-        memcpy(piece, ENV_SECRET + i, 5);
+        memcpy(piece, &ENV_SECRET[i], 5);
         piece[5] = '\0';
         if (strstr(text, piece) != NULL)
             fail_msg("message \"%s\" contains \"%s\" from the secret", text, piece);
@@ -588,6 +695,9 @@ int main(void)
         cmocka_unit_test(validate_command_forms),
         cmocka_unit_test(validate_env_rules),
         cmocka_unit_test(validate_env_hides_value),
+        cmocka_unit_test(set_env_number_quoting),
+        cmocka_unit_test(set_string_keys_quoting),
+        cmocka_unit_test(set_through_array_rejected),
         cmocka_unit_test(validate_tags_strings),
         cmocka_unit_test(validate_route_and_queue),
         cmocka_unit_test(validate_health_path),

@@ -35,9 +35,9 @@ static json_t *seen_activity;       /* every activity entry, in order */
 static json_t *seen_gateway_ids;    /* the gateway_id of every records post */
 static int state_fails;             /* state polls get 500 while set */
 static int state_rejects;           /* state polls get 401 while set */
-static int state_rejections;        /* state polls answered 401 for state_rejects */
+static int state_rejections;        /* state polls rejected with 401 for state_rejects */
 static int records_rejects;         /* records posts get 400 while set */
-static int records_rejections;      /* records posts answered 400 */
+static int records_rejections;      /* records posts rejected with 400 */
 static char seen_upstream_head[4096];
 static char seen_upstream_body[4096];
 static int upstream_aborted;
@@ -1031,7 +1031,8 @@ static void proxy_cancelled_stream_estimated(void **state)
     int fd = connect_gateway();
     send_request(fd, "POST", CHAT, ALICE, "{\"stream\":true,\"forever\":true}");
     int64_t deadline = clock_mono_ms() + 5000;
-    while (memmem(seen.data, seen.len, "w2 ", 3) == NULL && clock_mono_ms() < deadline) {
+    while ((seen.len == 0 || memmem(seen.data, seen.len, "w2 ", 3) == NULL) &&
+           clock_mono_ms() < deadline) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         assert_int_equal(poll(&pfd, 1, 5000), 1);
         ssize_t n = read(fd, chunk, sizeof(chunk));
@@ -1039,6 +1040,7 @@ static void proxy_cancelled_stream_estimated(void **state)
         buf_append(&seen, chunk, (size_t)n);
     }
     close(fd);
+    assert_true(seen.len > 0);
     assert_non_null(memmem(seen.data, seen.len, "w2 ", 3));
     buf_free(&seen);
 
