@@ -37,32 +37,6 @@ out:
     return rc;
 }
 
-/* DELETE prefix NAME and print "deleted WHAT NAME". */
-static int admin_delete(const cli_command_t *command, int argc, char **argv, const char *prefix,
-                        const char *what)
-{
-    cli_ctx_t ctx;
-    api_result_t res;
-    buf_t path = BUF_INIT;
-    int rc = cli_begin(&ctx, command, argc, argv);
-
-    if (rc != CLI_CONTINUE)
-        goto out;
-    rc = CLI_FAILED;
-    if (cli_path(&path, prefix, ctx.args.positional[0], NULL) != 0)
-        goto out;
-    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
-    if (rc != CLI_OK)
-        goto out;
-    printf("deleted %s %s\n", what, ctx.args.positional[0]);
-    api_result_free(&res);
-
-out:
-    buf_free(&path);
-    cli_end(&ctx);
-    return rc;
-}
-
 /* Vault names as the API stores them: 1-128 of [A-Za-z0-9._-]. */
 static int vault_name_valid(const char *name)
 {
@@ -173,7 +147,7 @@ static const cli_command_t vault_delete_command = {
 
 static int vault_delete(int argc, char **argv)
 {
-    return admin_delete(&vault_delete_command, argc, argv, "vault/", "vault entry");
+    return cli_run_delete(&vault_delete_command, argc, argv, "vault/", "deleted vault entry", NULL);
 }
 
 int cli_vault_main(int argc, char **argv)
@@ -249,7 +223,7 @@ static const cli_command_t routes_delete_command = {
 
 static int routes_delete(int argc, char **argv)
 {
-    return admin_delete(&routes_delete_command, argc, argv, "routes/", "route");
+    return cli_run_delete(&routes_delete_command, argc, argv, "routes/", "deleted route", NULL);
 }
 
 int cli_routes_main(int argc, char **argv)
@@ -327,7 +301,7 @@ static const cli_command_t queues_delete_command = {
 
 static int queues_delete(int argc, char **argv)
 {
-    return admin_delete(&queues_delete_command, argc, argv, "queues/", "queue");
+    return cli_run_delete(&queues_delete_command, argc, argv, "queues/", "deleted queue", NULL);
 }
 
 int cli_queues_main(int argc, char **argv)

@@ -302,26 +302,7 @@ static const cli_command_t delete_command = {
 
 static int apps_delete(int argc, char **argv)
 {
-    cli_ctx_t ctx;
-    api_result_t res;
-    buf_t path = BUF_INIT;
-    int rc = cli_begin(&ctx, &delete_command, argc, argv);
-
-    if (rc != CLI_CONTINUE)
-        goto out;
-    rc = CLI_FAILED;
-    if (cli_path(&path, "apps/", ctx.args.positional[0], NULL) != 0)
-        goto out;
-    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
-    if (rc != CLI_OK)
-        goto out;
-    printf("deleted %s\n", ctx.args.positional[0]);
-    api_result_free(&res);
-
-out:
-    buf_free(&path);
-    cli_end(&ctx);
-    return rc;
+    return cli_run_delete(&delete_command, argc, argv, "apps/", "deleted", NULL);
 }
 
 static const cli_option_spec_t export_options[] = {{"include-secrets", 0}, {NULL, 0}};

@@ -1,5 +1,5 @@
-/* Command shapes shared by several client commands: list tables and
- * secrets read from stdin. */
+/* Command shapes shared by several client commands: list tables, deletes
+ * by name and secrets read from stdin. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +30,35 @@ int cli_run_list(const cli_command_t *command, int argc, char **argv, const char
     api_result_free(&res);
 
 out:
+    cli_end(&ctx);
+    return rc;
+}
+
+int cli_run_delete(const cli_command_t *command, int argc, char **argv, const char *prefix,
+                   const char *done, int (*check)(const cli_command_t *command, const char *arg))
+{
+    cli_ctx_t ctx;
+    api_result_t res;
+    buf_t path = BUF_INIT;
+    int rc = cli_begin(&ctx, command, argc, argv);
+
+    if (rc != CLI_CONTINUE)
+        goto out;
+    const char *arg = ctx.args.positional[0];
+    if (check != NULL && (rc = check(command, arg)) != CLI_CONTINUE)
+        goto out;
+
+    rc = CLI_FAILED;
+    if (cli_path(&path, prefix, arg, NULL) != 0)
+        goto out;
+    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
+    if (rc != CLI_OK)
+        goto out;
+    printf("%s %s\n", done, arg);
+    api_result_free(&res);
+
+out:
+    buf_free(&path);
     cli_end(&ctx);
     return rc;
 }

@@ -169,6 +169,13 @@ void cli_print_rows(const json_t *rows, const cli_column_t *columns);
 int cli_run_list(const cli_command_t *command, int argc, char **argv, const char *path,
                  const char *array_key, const cli_column_t *columns);
 
+/* Run a command whose first positional ARG names what it deletes: check ARG
+ * when check is not NULL (it returns CLI_CONTINUE, or the exit status after
+ * printing the error), DELETE prefix ARG (escaped, under /api/v1/), then
+ * print done and ARG on one line. Returns the exit status. */
+int cli_run_delete(const cli_command_t *command, int argc, char **argv, const char *prefix,
+                   const char *done, int (*check)(const cli_command_t *command, const char *arg));
+
 /* Read all of stdin (at most 1 MiB) with one trailing newline removed.
  * When stdin is a terminal, prompt on stderr and turn echo off. Returns a
  * string the caller wipes and frees, or NULL after printing the error. */

@@ -203,26 +203,7 @@ static const cli_command_t revoke_command = {
 
 static int tokens_revoke(int argc, char **argv)
 {
-    cli_ctx_t ctx;
-    api_result_t res;
-    buf_t path = BUF_INIT;
-    int rc = cli_begin(&ctx, &revoke_command, argc, argv);
-
-    if (rc != CLI_CONTINUE)
-        goto out;
-    rc = CLI_FAILED;
-    if (cli_path(&path, "tokens/", ctx.args.positional[0], NULL) != 0)
-        goto out;
-    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
-    if (rc != CLI_OK)
-        goto out;
-    printf("revoked token %s\n", ctx.args.positional[0]);
-    api_result_free(&res);
-
-out:
-    buf_free(&path);
-    cli_end(&ctx);
-    return rc;
+    return cli_run_delete(&revoke_command, argc, argv, "tokens/", "revoked token", NULL);
 }
 
 int cli_tokens_main(int argc, char **argv)

@@ -153,35 +153,18 @@ static const cli_command_t delete_command = {
     .max_positional = 1,
 };
 
+static int users_delete_check(const cli_command_t *command, const char *name)
+{
+    if (users_name_valid(name))
+        return CLI_CONTINUE;
+    return cli_usage_error(command, "user name '%s' must be 1-64 characters of A-Z a-z 0-9 . _ -",
+                           name);
+}
+
 static int users_delete(int argc, char **argv)
 {
-    cli_ctx_t ctx;
-    api_result_t res;
-    buf_t path = BUF_INIT;
-    int rc = cli_begin(&ctx, &delete_command, argc, argv);
-
-    if (rc != CLI_CONTINUE)
-        goto out;
-    const char *name = ctx.args.positional[0];
-    if (!users_name_valid(name)) {
-        rc = cli_usage_error(&delete_command,
-                             "user name '%s' must be 1-64 characters of A-Z a-z 0-9 . _ -", name);
-        goto out;
-    }
-
-    rc = CLI_FAILED;
-    if (cli_path(&path, "users/", name, NULL) != 0)
-        goto out;
-    rc = cli_request(&ctx, "DELETE", path.data, NULL, &res);
-    if (rc != CLI_OK)
-        goto out;
-    printf("deleted user %s\n", name);
-    api_result_free(&res);
-
-out:
-    buf_free(&path);
-    cli_end(&ctx);
-    return rc;
+    return cli_run_delete(&delete_command, argc, argv, "users/", "deleted user",
+                          users_delete_check);
 }
 
 static const cli_command_t revoke_command = {

@@ -11,96 +11,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/server.h"
-#include "util/api_client.h"
-
-typedef struct {
-    char dir[64];
-    server_t *srv;
-    const char *url;
-    const char *token;
-    char dave_token[128];   /* api token of the non-admin user dave, when made */
-} fixture_t;
+#include "server_harness.h"
 
 static server_t *start_server(const char *dir, char *err, size_t err_size)
 {
-    server_options_t opts = {.data_dir = dir, .listen_host = "127.0.0.1", .listen_port = 0,
-                             .gateway_url = "http://gw.test:1", .active_window_s = 60};
+    server_options_t opts = harness_options();
 
+    opts.data_dir = dir;
     return server_start(&opts, err, err_size);
 }
 
 static int fixture_setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char err[512];
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-access-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    strncat(f->dir, "/data", sizeof(f->dir) - strlen(f->dir) - 1);
-    f->srv = start_server(f->dir, err, sizeof(err));
-    if (f->srv == NULL) {
-        fprintf(stderr, "server_start failed: %s\n", err);
-        return -1;
-    }
-    f->url = server_url(f->srv);
-    f->token = server_admin_token(f->srv);
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[128];
-
-    server_stop(f->srv);
-    snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(f->dir) - 5), f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->dir);
-    free(f);
-    return 0;
+    return harness_start(state, "access", harness_options());
 }
 
 /* Call the API with a JSON body text (NULL for none); returns the status. */
 static long call(fixture_t *f, const char *token, const char *method, const char *path,
                  const char *body, api_result_t *res)
 {
-    json_t *json = body ? json_loads(body, 0, NULL) : NULL;
-
-    assert_true(body == NULL || json != NULL);
-    assert_int_equal(api_call(f->url, token, method, path, json, 5000, res), 0);
-    json_decref(json);
-    return res->status;
+    return harness_call(f, token, method, path, body, res);
 }
 
 /* Call and expect status; the body is dropped. */
 static void expect(fixture_t *f, const char *token, const char *method, const char *path,
                    const char *body, long status)
 {
-    api_result_t res;
-
-    if (call(f, token, method, path, body, &res) != status)
-        fail_msg("%s %s: expected %ld, got %ld: %s", method, path, status, res.status, res.error);
-    api_result_free(&res);
-}
-
-/* Call, expect status and a message containing part. */
-static void expect_message(fixture_t *f, const char *token, const char *method, const char *path,
-                           const char *body, long status, const char *part)
-{
-    api_result_t res;
-
-    call(f, token, method, path, body, &res);
-    if (res.status != status || strstr(res.error, part) == NULL)
-        fail_msg("%s %s: expected %ld with \"%s\", got %ld: %s", method, path, status, part,
-                 res.status, res.error);
-    api_result_free(&res);
+    harness_expect(f, token, method, path, body, status, NULL);
 }
 
 /* Create the user dave with write on project p and an api token valid for
- * one day in f->dave_token. */
+ * one day in f->user_token. */
 static void make_dave(fixture_t *f)
 {
     api_result_t res;
@@ -111,7 +52,7 @@ static void make_dave(fixture_t *f)
     call(f, f->token, "POST", "/api/v1/tokens", "{\"scope\":\"api\",\"user\":\"dave\",\"days\":1}",
          &res);
     assert_int_equal(res.status, 201);
-    snprintf(f->dave_token, sizeof(f->dave_token), "%s",
+    snprintf(f->user_token, sizeof(f->user_token), "%s",
              json_string_value(json_object_get(res.body, "token")));
     api_result_free(&res);
 }
@@ -141,7 +82,7 @@ static void process_runtime_needs_admin(void **state)
     char id[32], path[128];
 
     make_dave(f);
-    call(f, f->dave_token, "POST", "/api/v1/apps", PROCESS_CONFIG, &res);
+    call(f, f->user_token, "POST", "/api/v1/apps", PROCESS_CONFIG, &res);
     assert_int_equal(res.status, 403);
     assert_string_equal(res.error_code, "forbidden");
     assert_non_null(strstr(res.error, "process runtime runs commands as the agent's"));
@@ -151,10 +92,10 @@ static void process_runtime_needs_admin(void **state)
     /* Cloning an admin's process instance is launching one too. */
     launch(f, f->token, PROCESS_CONFIG, id, sizeof(id));
     snprintf(path, sizeof(path), "/api/v1/apps/%s/clone", id);
-    expect_message(f, f->dave_token, "POST", path, NULL, 403, "only admins");
+    harness_expect(f, f->user_token, "POST", path, NULL, 403, "only admins");
 
     /* A writer may use the docker runtime. */
-    launch(f, f->dave_token, DOCKER_CONFIG, id, sizeof(id));
+    launch(f, f->user_token, DOCKER_CONFIG, id, sizeof(id));
     call(f, f->token, "GET", "/api/v1/apps", NULL, &res);
     assert_int_equal(json_array_size(json_object_get(res.body, "apps")), 2);
     api_result_free(&res);
@@ -190,8 +131,8 @@ static void builtin_token_not_revoked(void **state)
     assert_true(other[0] != '\0');
 
     snprintf(path, sizeof(path), "/api/v1/tokens/%s", builtin);
-    expect_message(f, f->token, "DELETE", path, NULL, 409, "admin-token");
-    expect_message(f, f->token, "DELETE", path, NULL, 409, "built-in gateway and agent");
+    harness_expect(f, f->token, "DELETE", path, NULL, 409, "admin-token");
+    harness_expect(f, f->token, "DELETE", path, NULL, 409, "built-in gateway and agent");
     expect(f, f->token, "GET", "/api/v1/whoami", NULL, 200);
 
     snprintf(path, sizeof(path), "/api/v1/tokens/%s", other);
@@ -224,17 +165,17 @@ static void user_delete_ends_access(void **state)
     char id[32], path[128];
 
     make_dave(f);
-    launch(f, f->dave_token, DOCKER_CONFIG, id, sizeof(id));
-    expect_message(f, f->token, "DELETE", "/api/v1/users/dave", NULL, 409, id);
+    launch(f, f->user_token, DOCKER_CONFIG, id, sizeof(id));
+    harness_expect(f, f->token, "DELETE", "/api/v1/users/dave", NULL, 409, id);
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s/stop", id);
     expect(f, f->token, "POST", path, NULL, 202);
     expect(f, f->token, "DELETE", "/api/v1/users/dave", NULL, 200);
 
-    expect(f, f->dave_token, "GET", "/api/v1/whoami", NULL, 401);
+    expect(f, f->user_token, "GET", "/api/v1/whoami", NULL, 401);
     expect(f, f->token, "DELETE", "/api/v1/users/dave", NULL, 404);
-    expect_message(f, f->token, "POST", "/api/v1/users", "{\"name\":\"dave\"}", 409, "deleted");
-    expect_message(f, f->token, "DELETE", "/api/v1/users/admin", NULL, 409, "built-in admin");
+    harness_expect(f, f->token, "POST", "/api/v1/users", "{\"name\":\"dave\"}", 409, "deleted");
+    harness_expect(f, f->token, "DELETE", "/api/v1/users/admin", NULL, 409, "built-in admin");
 
     /* The stopped instance keeps its owner. */
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
@@ -250,15 +191,15 @@ static void grant_delete_withdraws(void **state)
     api_result_t res;
 
     make_dave(f);
-    expect(f, f->dave_token, "POST", "/api/v1/apps", DOCKER_CONFIG, 201);
+    expect(f, f->user_token, "POST", "/api/v1/apps", DOCKER_CONFIG, 201);
     call(f, f->token, "DELETE", "/api/v1/users/dave/grants/p", NULL, &res);
     assert_int_equal(res.status, 200);
     assert_true(json_is_true(json_object_get(res.body, "deleted")));
     api_result_free(&res);
 
-    expect(f, f->dave_token, "POST", "/api/v1/apps", DOCKER_CONFIG, 403);
+    expect(f, f->user_token, "POST", "/api/v1/apps", DOCKER_CONFIG, 403);
     expect(f, f->token, "DELETE", "/api/v1/users/dave/grants/p", NULL, 404);
-    expect(f, f->dave_token, "DELETE", "/api/v1/users/dave/grants/p", NULL, 403);
+    expect(f, f->user_token, "DELETE", "/api/v1/users/dave/grants/p", NULL, 403);
 
     call(f, f->token, "GET", "/api/v1/users", NULL, &res);
     json_t *user;
@@ -280,17 +221,17 @@ static void queue_delete_rules(void **state)
            "{\"name\":\"a\",\"project\":\"p\",\"image\":\"i\",\"runtime\":\"process\","
            "\"command\":[\"x\"],\"queue\":\"gpu\"}",
            id, sizeof(id));
-    expect_message(f, f->token, "DELETE", "/api/v1/queues/gpu", NULL, 409, id);
+    harness_expect(f, f->token, "DELETE", "/api/v1/queues/gpu", NULL, 409, id);
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s/stop", id);
     expect(f, f->token, "POST", path, NULL, 202);
     expect(f, f->token, "DELETE", "/api/v1/queues/gpu", NULL, 200);
     expect(f, f->token, "DELETE", "/api/v1/queues/gpu", NULL, 404);
-    expect_message(f, f->token, "DELETE", "/api/v1/queues/default", NULL, 409, "default");
+    harness_expect(f, f->token, "DELETE", "/api/v1/queues/default", NULL, 409, "default");
 
     make_dave(f);
     expect(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"cpu\"}", 201);
-    expect(f, f->dave_token, "DELETE", "/api/v1/queues/cpu", NULL, 403);
+    expect(f, f->user_token, "DELETE", "/api/v1/queues/cpu", NULL, 403);
 }
 
 static void token_expiry_capped(void **state)
@@ -299,22 +240,22 @@ static void token_expiry_capped(void **state)
     api_result_t res;
 
     make_dave(f);
-    expect_message(f, f->dave_token, "POST", "/api/v1/tokens",
+    harness_expect(f, f->user_token, "POST", "/api/v1/tokens",
                    "{\"scope\":\"api\",\"days\":3650}", 400, "\"days\"");
-    expect_message(f, f->dave_token, "POST", "/api/v1/tokens", "{\"days\":2}", 400, "days");
+    harness_expect(f, f->user_token, "POST", "/api/v1/tokens", "{\"days\":2}", 400, "days");
 
-    call(f, f->dave_token, "GET", "/api/v1/tokens", NULL, &res);
+    call(f, f->user_token, "GET", "/api/v1/tokens", NULL, &res);
     json_int_t limit =
         json_integer_value(json_object_get(json_array_get(json_object_get(res.body, "tokens"), 0),
                                            "expires_at"));
     api_result_free(&res);
 
     /* Within the limit it works; the 30-day default is cut to the limit. */
-    call(f, f->dave_token, "POST", "/api/v1/tokens", "{\"days\":0.5}", &res);
+    call(f, f->user_token, "POST", "/api/v1/tokens", "{\"days\":0.5}", &res);
     assert_int_equal(res.status, 201);
     assert_true(json_integer_value(json_object_get(res.body, "expires_at")) < limit);
     api_result_free(&res);
-    call(f, f->dave_token, "POST", "/api/v1/tokens", "{\"scope\":\"api\"}", &res);
+    call(f, f->user_token, "POST", "/api/v1/tokens", "{\"scope\":\"api\"}", &res);
     assert_int_equal(res.status, 201);
     assert_true(json_integer_value(json_object_get(res.body, "expires_at")) <= limit);
     api_result_free(&res);
@@ -327,21 +268,21 @@ static void dot_names_rejected(void **state)
 {
     fixture_t *f = *state;
 
-    expect_message(f, f->token, "POST", "/api/v1/users", "{\"name\":\".\"}", 400, "\".\"");
-    expect_message(f, f->token, "POST", "/api/v1/users", "{\"name\":\"..\"}", 400, "\"..\"");
+    harness_expect(f, f->token, "POST", "/api/v1/users", "{\"name\":\".\"}", 400, "\".\"");
+    harness_expect(f, f->token, "POST", "/api/v1/users", "{\"name\":\"..\"}", 400, "\"..\"");
     expect(f, f->token, "POST", "/api/v1/users", "{\"name\":\"dave\"}", 201);
-    expect_message(f, f->token, "POST", "/api/v1/users/dave/grants",
+    harness_expect(f, f->token, "POST", "/api/v1/users/dave/grants",
                    "{\"project\":\"..\",\"permission\":\"read\"}", 400, "\"..\"");
-    expect_message(f, f->token, "POST", "/api/v1/users/dave/grants",
+    harness_expect(f, f->token, "POST", "/api/v1/users/dave/grants",
                    "{\"project\":\"a/b\",\"permission\":\"read\"}", 400, "\"a/b\"");
-    expect_message(f, f->token, "POST", "/api/v1/users/dave/grants",
+    harness_expect(f, f->token, "POST", "/api/v1/users/dave/grants",
                    "{\"project\":\"x\",\"permission\":\"owner\"}", 400, "\"owner\"");
-    expect_message(f, f->token, "PUT", "/api/v1/vault/%2E%2E", "{\"value\":\"v\"}", 400,
+    harness_expect(f, f->token, "PUT", "/api/v1/vault/%2E%2E", "{\"value\":\"v\"}", 400,
                    "\"..\"");
-    expect_message(f, f->token, "PUT", "/api/v1/vault/%2E", "{\"value\":\"v\"}", 400, "\".\"");
-    expect_message(f, f->token, "POST", "/api/v1/routes", "{\"name\":\".\"}", 400, "\".\"");
-    expect_message(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"..\"}", 400, "\"..\"");
-    expect_message(f, f->token, "POST", "/api/v1/apps",
+    harness_expect(f, f->token, "PUT", "/api/v1/vault/%2E", "{\"value\":\"v\"}", 400, "\".\"");
+    harness_expect(f, f->token, "POST", "/api/v1/routes", "{\"name\":\".\"}", 400, "\".\"");
+    harness_expect(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"..\"}", 400, "\"..\"");
+    harness_expect(f, f->token, "POST", "/api/v1/apps",
                    "{\"name\":\"a\",\"project\":\"..\",\"image\":\"i\",\"runtime\":\"process\","
                    "\"command\":[\"x\"]}",
                    400, "project");
@@ -351,14 +292,14 @@ static void name_errors_name_value(void **state)
 {
     fixture_t *f = *state;
 
-    expect_message(f, f->token, "POST", "/api/v1/routes", "{\"name\":\"Upper\"}", 400,
+    harness_expect(f, f->token, "POST", "/api/v1/routes", "{\"name\":\"Upper\"}", 400,
                    "\"Upper\"");
-    expect_message(f, f->token, "POST", "/api/v1/routes", "{\"name\":\"Upper\"}", 400, "a-z");
-    expect_message(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"Gpu\"}", 400, "\"Gpu\"");
-    expect_message(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"Gpu\"}", 400,
+    harness_expect(f, f->token, "POST", "/api/v1/routes", "{\"name\":\"Upper\"}", 400, "a-z");
+    harness_expect(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"Gpu\"}", 400, "\"Gpu\"");
+    harness_expect(f, f->token, "POST", "/api/v1/queues", "{\"name\":\"Gpu\"}", 400,
                    "starting with a letter or digit");
-    expect_message(f, f->token, "POST", "/api/v1/users", "{\"name\":\"a b\"}", 400, "\"a b\"");
-    expect_message(f, f->token, "POST", "/api/v1/agents", "{\"name\":\"a/b\"}", 400, "\"a/b\"");
+    harness_expect(f, f->token, "POST", "/api/v1/users", "{\"name\":\"a b\"}", 400, "\"a b\"");
+    harness_expect(f, f->token, "POST", "/api/v1/agents", "{\"name\":\"a/b\"}", 400, "\"a/b\"");
 }
 
 int main(void)

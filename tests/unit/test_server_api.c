@@ -15,59 +15,21 @@
 #include <unistd.h>
 
 #include "cli/cli_internal.h"
-#include "server/server.h"
-#include "util/api_client.h"
-
-typedef struct {
-    char dir[64];
-    server_t *srv;
-    const char *url;
-    const char *token;
-} fixture_t;
+#include "server_harness.h"
 
 static int fixture_setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char err[512];
+    server_options_t opts = harness_options();
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-server-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    strncat(f->dir, "/data", sizeof(f->dir) - strlen(f->dir) - 1);
-    server_options_t opts = {.data_dir = f->dir, .listen_host = "127.0.0.1", .listen_port = 0,
-                             .gateway_url = "http://gw.test:1/", .active_window_s = 60};
-    f->srv = server_start(&opts, err, sizeof(err));
-    if (f->srv == NULL) {
-        fprintf(stderr, "server_start failed: %s\n", err);
-        return -1;
-    }
-    f->url = server_url(f->srv);
-    f->token = server_admin_token(f->srv);
-    *state = f;
-    return 0;
+    opts.gateway_url = "http://gw.test:1/";
+    return harness_start(state, "server", opts);
 }
 
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[128];
-
-    server_stop(f->srv);
-    snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(f->dir) - 5), f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->dir);
-    free(f);
-    return 0;
-}
-
+/* Call the API with a JSON body text (NULL for none); returns the status. */
 static long call(fixture_t *f, const char *token, const char *method, const char *path,
                  const char *body, api_result_t *res)
 {
-    json_t *json = body ? json_loads(body, 0, NULL) : NULL;
-
-    assert_int_equal(api_call(f->url, token, method, path, json, 5000, res), 0);
-    json_decref(json);
-    return res->status;
+    return harness_call(f, token, method, path, body, res);
 }
 
 static void admin_token_file_private(void **state)

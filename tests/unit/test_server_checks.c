@@ -15,74 +15,25 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "server/server.h"
-#include "util/api_client.h"
-
-typedef struct {
-    char dir[64];
-    server_t *srv;
-    const char *url;
-    const char *token;
-} fixture_t;
+#include "server_harness.h"
 
 static int fixture_setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char err[512];
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-checks-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    strncat(f->dir, "/data", sizeof(f->dir) - strlen(f->dir) - 1);
-    server_options_t opts = {.data_dir = f->dir, .listen_host = "127.0.0.1", .listen_port = 0,
-                             .gateway_url = "http://gw.test:1", .active_window_s = 60};
-    f->srv = server_start(&opts, err, sizeof(err));
-    if (f->srv == NULL) {
-        fprintf(stderr, "server_start failed: %s\n", err);
-        return -1;
-    }
-    f->url = server_url(f->srv);
-    f->token = server_admin_token(f->srv);
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[128];
-
-    server_stop(f->srv);
-    snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(f->dir) - 5), f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->dir);
-    free(f);
-    return 0;
+    return harness_start(state, "checks", harness_options());
 }
 
 /* Call the API as admin with a JSON body text (NULL for none). */
 static long call(fixture_t *f, const char *method, const char *path, const char *body,
                  api_result_t *res)
 {
-    json_t *json = body ? json_loads(body, 0, NULL) : NULL;
-
-    assert_true(body == NULL || json != NULL);
-    assert_int_equal(api_call(f->url, f->token, method, path, json, 5000, res), 0);
-    json_decref(json);
-    return res->status;
+    return harness_call(f, f->token, method, path, body, res);
 }
 
 /* Call, expect status and a message containing part (NULL: any message). */
 static void expect(fixture_t *f, const char *method, const char *path, const char *body,
                    long status, const char *part)
 {
-    api_result_t res;
-
-    call(f, method, path, body, &res);
-    if (res.status != status || (part != NULL && strstr(res.error, part) == NULL))
-        fail_msg("%s %s: expected %ld with \"%s\", got %ld: %s", method, path, status,
-                 part ? part : "", res.status, res.error);
-    api_result_free(&res);
+    harness_expect(f, f->token, method, path, body, status, part);
 }
 
 #define CONFIG_WITH_ENV(env)                                                                    \

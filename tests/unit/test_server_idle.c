@@ -12,37 +12,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "server/server.h"
-#include "util/api_client.h"
+#include "server_harness.h"
 #include "util/clock.h"
-
-typedef struct {
-    char dir[64];
-    server_t *srv;
-    const char *url;
-    const char *token;
-} fixture_t;
 
 static int fixture_start(void **state, int agent_timeout_s)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char err[512];
+    server_options_t opts = harness_options();
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-idle-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    opts.active_window_s = 1;
+    opts.agent_timeout_s = agent_timeout_s;
+    if (harness_start(state, "idle", opts) != 0)
         return -1;
-    strncat(f->dir, "/data", sizeof(f->dir) - strlen(f->dir) - 1);
-    server_options_t opts = {.data_dir = f->dir, .listen_host = "127.0.0.1", .listen_port = 0,
-                             .gateway_url = "http://gw.test:1", .active_window_s = 1,
-                             .agent_timeout_s = agent_timeout_s};
-    f->srv = server_start(&opts, err, sizeof(err));
-    if (f->srv == NULL) {
-        fprintf(stderr, "server_start failed: %s\n", err);
-        return -1;
-    }
-    f->url = server_url(f->srv);
-    f->token = server_admin_token(f->srv);
-    *state = f;
+    ((fixture_t *)*state)->timeout_ms = 10000;
     return 0;
 }
 
@@ -56,27 +37,10 @@ static int fixture_setup_short_agent_timeout(void **state)
     return fixture_start(state, 1);
 }
 
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[128];
-
-    server_stop(f->srv);
-    snprintf(cmd, sizeof(cmd), "rm -rf %.*s", (int)(strlen(f->dir) - 5), f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->dir);
-    free(f);
-    return 0;
-}
-
 static long call(fixture_t *f, const char *method, const char *path, const char *body,
                  api_result_t *res)
 {
-    json_t *json = body ? json_loads(body, 0, NULL) : NULL;
-
-    assert_int_equal(api_call(f->url, f->token, method, path, json, 10000, res), 0);
-    json_decref(json);
-    return res->status;
+    return harness_call(f, f->token, method, path, body, res);
 }
 
 static void post_ok(fixture_t *f, const char *path, const char *body, long expected)
