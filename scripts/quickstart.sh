@@ -77,8 +77,10 @@ Call it:
     -H "Authorization: Bearer $token" -H "Content-Type: application/json" \\
     -d '{"model": "meta/llama-3.1-8b-instruct", "messages": [{"role": "user", "content": "Hello"}], "max_tokens": 32}'
 
-The commands below use the server at $NIMDECK_SERVER. In another shell, run
-'export NIMDECK_SERVER=$NIMDECK_SERVER' first unless it is http://127.0.0.1:8470.
+The commands below use the server at $NIMDECK_SERVER and the admin token in
+$NIMDECK_DATA/admin-token. In another shell, run this first unless both are
+the defaults:
+  export NIMDECK_SERVER=$NIMDECK_SERVER NIMDECK_DATA=$(cd "$NIMDECK_DATA" && pwd)
 
 Watch it:   $nimdeck apps show $id      $nimdeck apps logs $id --follow
 Stop it:    $nimdeck apps stop $id      (it also stops after 1 hour without requests)

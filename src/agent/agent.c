@@ -250,8 +250,15 @@ agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size)
     len = readlink("/proc/self/exe", agent->self_exe, sizeof(agent->self_exe) - 1);
     agent->self_exe[len > 0 ? len : 0] = '\0';
 
-    /* Before anything runs: kills what a crashed run of this agent left. */
-    agent->state = agent_state_open(agent->name);
+    /* Before anything runs: kills what a crashed run of this agent left.
+     * The state is per name and server, so agents of two servers on one
+     * machine (two `nimdeck up`, each naming its agent after the host) do
+     * not share it. */
+    char state_key[512];
+    const char *server = strstr(agent->server_url, "://");
+    snprintf(state_key, sizeof(state_key), "%s@%s", agent->name,
+             server != NULL ? server + 3 : agent->server_url);
+    agent->state = agent_state_open(state_key);
 
     if (agent_register_until_done(agent, err, err_size) != 0)
         goto fail;

@@ -14,7 +14,8 @@
 static void agent_print_help(FILE *out)
 {
     fprintf(out,
-            "usage: nimdeck agent [--server URL] [--token TOKEN] [--name NAME] [--queue Q]...\n"
+            "usage: nimdeck agent [--server URL] [--token-file FILE | --token TOKEN] [--name NAME]\n"
+            "                     [--queue Q]...\n"
             "                     [--advertise-host HOST] [--metrics-interval S]\n"
             "\n"
             "Register with the server, take instances from the queues and run them on this\n"
@@ -22,7 +23,11 @@ static void agent_print_help(FILE *out)
             "\n"
             "  --server URL           server base URL (default $NIMDECK_SERVER, else\n"
             "                         http://127.0.0.1:8470)\n"
-            "  --token TOKEN          an admin's api-scope token (default $NIMDECK_TOKEN)\n"
+            "  --token-file FILE      read an admin's api-scope token from FILE, such as\n"
+            "                         the server's DATA/admin-token\n"
+            "  --token TOKEN          the token itself (default $NIMDECK_TOKEN); other\n"
+            "                         local users can see it in the process list, so\n"
+            "                         prefer --token-file or NIMDECK_TOKEN\n"
             "  --name NAME            agent name (default: the host name)\n"
             "  --queue Q              a queue to serve; repeat for several (default: default)\n"
             "  --advertise-host HOST  address the gateway uses to reach instances here\n"
@@ -35,6 +40,7 @@ typedef struct {
     agent_options_t options;
     const char *queues[AGENT_MAX_QUEUES + 1];
     size_t queue_count;
+    char token_text[512];   /* the token read by --token-file */
 } agent_cli_t;
 
 static int agent_parse_interval(const char *text, int *out)
@@ -53,10 +59,11 @@ static int agent_parse_interval(const char *text, int *out)
 /* Returns 0 to run, 1 when help was printed, 2 on bad usage. */
 static int agent_parse_args(int argc, char **argv, agent_cli_t *cli)
 {
-    enum { OPT_ADVERTISE = 256, OPT_INTERVAL };
+    enum { OPT_ADVERTISE = 256, OPT_INTERVAL, OPT_TOKEN_FILE };
     static const struct option long_options[] = {
         {"server", required_argument, NULL, 's'},
         {"token", required_argument, NULL, 't'},
+        {"token-file", required_argument, NULL, OPT_TOKEN_FILE},
         {"name", required_argument, NULL, 'n'},
         {"queue", required_argument, NULL, 'q'},
         {"advertise-host", required_argument, NULL, OPT_ADVERTISE},
@@ -76,6 +83,16 @@ static int agent_parse_args(int argc, char **argv, agent_cli_t *cli)
         case 't':
             cli->options.api_token = optarg;
             break;
+        case OPT_TOKEN_FILE: {
+            char err[512];
+            if (service_read_token_file(optarg, cli->token_text, sizeof(cli->token_text), err,
+                                        sizeof(err)) != 0) {
+                fprintf(stderr, "nimdeck agent: %s\n", err);
+                return 2;
+            }
+            cli->options.api_token = cli->token_text;
+            break;
+        }
         case 'n':
             cli->options.name = optarg;
             break;
@@ -127,7 +144,7 @@ int agent_main(int argc, char **argv)
     cli.options.queues = cli.queue_count > 0 ? cli.queues : NULL;
     if (cli.options.api_token == NULL || cli.options.api_token[0] == '\0') {
         fprintf(stderr, "nimdeck agent: missing API token: pass an admin's api-scope token with "
-                "--token or set NIMDECK_TOKEN\n");
+                "--token-file or --token, or set NIMDECK_TOKEN\n");
         return 2;
     }
 

@@ -63,7 +63,7 @@ static int tokens_create(int argc, char **argv)
     cli_ctx_t ctx;
     api_result_t res;
     json_t *body = NULL;
-    double days = 30;
+    double days = 0;
     int rc = cli_begin(&ctx, &create_command, argc, argv);
 
     if (rc != CLI_CONTINUE)
@@ -99,8 +99,12 @@ static int tokens_create(int argc, char **argv)
         goto out;
     }
 
-    body = json_pack("{s:s, s:f}", "scope", scope, "days", days);
-    if (body == NULL || (user != NULL && json_object_set_new(body, "user", json_string(user)) != 0) ||
+    /* Without --days the server picks its default (30 days, cut to the
+     * caller's own token expiry for non-admins). */
+    body = json_pack("{s:s}", "scope", scope);
+    if (body == NULL ||
+        (days_text != NULL && json_object_set_new(body, "days", json_real(days)) != 0) ||
+        (user != NULL && json_object_set_new(body, "user", json_string(user)) != 0) ||
         (instance != NULL && json_object_set_new(body, "instance_id", json_string(instance)) != 0)) {
         fprintf(stderr, "error: out of memory building the request\n");
         rc = CLI_FAILED;

@@ -14,15 +14,19 @@
 static void gw_usage(FILE *out)
 {
     fprintf(out,
-            "usage: nimdeck gateway [--server URL] [--token TOKEN] [--listen HOST:PORT]\n"
+            "usage: nimdeck gateway [--server URL] [--token-file FILE | --token TOKEN]\n"
+            "                       [--listen HOST:PORT]\n"
             "\n"
             "Serve every running instance under /serve/PATH/ behind gateway-token checks,\n"
             "streaming responses and recording usage for the server.\n"
             "\n"
             "  --server URL        the nimdeck server (default $NIMDECK_SERVER, else\n"
             "                      %s)\n"
-            "  --token TOKEN       an admin api-scope token for the server's gateway\n"
-            "                      endpoints (default $NIMDECK_TOKEN)\n"
+            "  --token-file FILE   read an admin api-scope token from FILE, such as the\n"
+            "                      server's DATA/admin-token\n"
+            "  --token TOKEN       the token itself (default $NIMDECK_TOKEN); other local\n"
+            "                      users can see it in the process list, so prefer\n"
+            "                      --token-file or NIMDECK_TOKEN\n"
             "  --listen HOST:PORT  address to serve on (default %s; port 0 picks one)\n"
             "  --help              show this help\n",
             GW_DEFAULT_SERVER, GW_DEFAULT_LISTEN);
@@ -40,6 +44,7 @@ int gateway_main(int argc, char **argv)
     static const struct option options[] = {
         {"server", required_argument, NULL, 's'},
         {"token", required_argument, NULL, 't'},
+        {"token-file", required_argument, NULL, 'f'},
         {"listen", required_argument, NULL, 'l'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -47,7 +52,7 @@ int gateway_main(int argc, char **argv)
     const char *server = gw_env_or("NIMDECK_SERVER", GW_DEFAULT_SERVER);
     const char *token = gw_env_or("NIMDECK_TOKEN", NULL);
     const char *listen = GW_DEFAULT_LISTEN;
-    char host[256], err[512];
+    char host[256], err[512], token_text[512];
     int port, opt;
 
     optind = 1;
@@ -55,6 +60,14 @@ int gateway_main(int argc, char **argv)
         switch (opt) {
         case 's': server = optarg; break;
         case 't': token = optarg; break;
+        case 'f':
+            if (service_read_token_file(optarg, token_text, sizeof(token_text), err,
+                                        sizeof(err)) != 0) {
+                fprintf(stderr, "nimdeck gateway: %s\n", err);
+                return 2;
+            }
+            token = token_text;
+            break;
         case 'l': listen = optarg; break;
         case 'h': gw_usage(stdout); return 0;
         default: gw_usage(stderr); return 2;
@@ -70,7 +83,7 @@ int gateway_main(int argc, char **argv)
         return 2;
     }
     if (token == NULL) {
-        fprintf(stderr, "nimdeck gateway: missing token: pass --token or set NIMDECK_TOKEN to an "
+        fprintf(stderr, "nimdeck gateway: missing token: pass --token-file, --token or set NIMDECK_TOKEN to an "
                 "admin api token (the server writes one to DATA/admin-token)\n");
         return 2;
     }

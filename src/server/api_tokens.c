@@ -1,4 +1,5 @@
 /* API: tokens and the vault. */
+#include <math.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,14 +25,21 @@ static int api_token_expiry(api_ctx_t *ctx, api_error_t *err, double day_count, 
     *expires_at = wanted;
     if (ctx->user.admin || wanted <= limit)
         return 0;
-    if (!days_given) {
+
+    /* A request that overshoots by less than a minute (the caller's token
+     * and this one were both asked for N days) is cut, not rejected. */
+    if (!days_given || wanted - limit < 60 * 1000) {
         *expires_at = limit;
         return 0;
     }
+
+    /* Round the allowed figure down, so that asking for it succeeds. */
+    double allowed = floor((double)(limit - now) / API_DAY_MS * 10000.0) / 10000.0;
     return api_fail(err, 400, "bad_request", NULL,
                     "\"days\" %g is too long: a new token may not outlive the token that "
-                    "creates it (%s, which expires in %.4f days); ask for at most that many days",
-                    day_count, ctx->token_id, (double)(limit - now) / API_DAY_MS);
+                    "creates it (%s); ask for at most %.4f days, or leave out --days to get "
+                    "the longest allowed",
+                    day_count, ctx->token_id, allowed);
 }
 
 /* Check scope, days, user and instance_id of a token request into token. */

@@ -77,3 +77,28 @@ int service_parse_long(const char *text, long min, long max, long *out)
     *out = value;
     return 0;
 }
+
+int service_read_token_file(const char *path, char *out, size_t out_size, char *err,
+                            size_t err_size)
+{
+    FILE *file = fopen(path, "r");
+
+    if (file == NULL) {
+        snprintf(err, err_size, "cannot read token file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fgets(out, (int)out_size, file) == NULL)
+        out[0] = '\0';
+    fclose(file);
+
+    size_t len = strlen(out);
+    while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == '\r' || out[len - 1] == ' ' ||
+                       out[len - 1] == '\t'))
+        out[--len] = '\0';
+    if (len == 0) {
+        snprintf(err, err_size, "token file %s is empty; it must hold an api token on its first line",
+                 path);
+        return -1;
+    }
+    return 0;
+}

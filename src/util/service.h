@@ -24,4 +24,10 @@ int service_parse_hostport(const char *text, const char *default_host, char *hos
  * message, naming their option). */
 int service_parse_long(const char *text, long min, long max, long *out);
 
+/* Read an API token from the first line of path into out (trailing
+ * whitespace removed). Returns 0, or -1 with a message naming the file in err.
+ * A file in place of --token keeps the token out of the process list. */
+int service_read_token_file(const char *path, char *out, size_t out_size, char *err,
+                            size_t err_size);
+
 #endif

@@ -758,7 +758,10 @@ static void flow_start_kills_left_groups(void **state)
     setpgid(pid, pid);
     usleep(50000);
 
-    agent_state_t *crashed = agent_state_open("flow-crash-agent");
+    /* The agent keys its state by name and server address. */
+    char state_key[128];
+    snprintf(state_key, sizeof(state_key), "flow-crash-agent@127.0.0.1:%d", fake->port);
+    agent_state_t *crashed = agent_state_open(state_key);
     assert_non_null(crashed);
     assert_int_equal(agent_state_add(crashed, pid, "inst-left", NULL), 0);
     agent_state_close(crashed);
