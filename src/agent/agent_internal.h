@@ -113,8 +113,10 @@ extern int agent_final_retry_ms;
 extern int agent_final_retry_window_ms;
 
 /* agent_report.c: calls to the server. agent_register sends the ids of the
- * instances this agent runs or still owes a final status for, and sets
- * agent->id; it takes agent->lock, so call it without. */
+ * instances this agent runs or still owes a final status for, sets
+ * agent->id, and handles the answer's "stop" (instances that ended on the
+ * server, as after the agent was declared lost) as the work poll does; it
+ * takes agent->lock, so call it without. */
 int agent_register(agent_t *agent, long *status, char *err, size_t err_size);
 
 /* Send one status report. Returns 0 when the server took it, 1 when it may
@@ -171,6 +173,11 @@ void agent_wait(agent_t *agent, int ms);
 
 /* agent_poll.c and agent_metrics.c: thread bodies. */
 void *agent_poll_run(void *arg);
+
+/* Handle a stop of instance id from the server: stop it when it runs here,
+ * send its final status again when it ended here, else report it stopped.
+ * Takes agent->lock, so call it without. */
+void agent_poll_stop(agent_t *agent, const char *id);
 void *agent_metrics_run(void *arg);
 
 #endif

@@ -57,7 +57,7 @@ static void agent_poll_start_lease(agent_t *agent, json_t *lease)
  * final status. A running instance is asked to stop (once: later requests
  * do nothing), an ended one has its final status sent again, because the
  * server evidently lost it. */
-static void agent_poll_stop(agent_t *agent, const char *id)
+void agent_poll_stop(agent_t *agent, const char *id)
 {
     agent_instance_t *inst;
     int unknown = 0;

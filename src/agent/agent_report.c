@@ -35,6 +35,22 @@ static json_t *agent_register_running(agent_t *agent)
     return ids;
 }
 
+/* Stop the instances listed in the registration response's "stop", which
+ * the server ended while this agent was declared lost. */
+static void agent_register_stop_ended(agent_t *agent, const json_t *response)
+{
+    json_t *id;
+    size_t i;
+
+    json_array_foreach(json_object_get(response, "stop"), i, id) {
+        if (!json_is_string(id))
+            continue;
+        log_warn("agent", "instance %s: the server ended it while this agent was out of "
+                 "contact; stopping it", json_string_value(id));
+        agent_poll_stop(agent, json_string_value(id));
+    }
+}
+
 /* Take the agent id from a registration response. Returns 0 or -1. */
 static int agent_register_take_id(agent_t *agent, const json_t *response)
 {
@@ -85,6 +101,7 @@ int agent_register(agent_t *agent, long *status, char *err, size_t err_size)
         snprintf(err, err_size, "registration response from %s has no agent id", agent->server_url);
         goto out;
     }
+    agent_register_stop_ended(agent, res.body);
     rc = 0;
 
 out:

@@ -2,6 +2,7 @@
  * console log, usage series and status changes. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -20,32 +21,77 @@ static void logs_on_sigint(int signo)
     logs_interrupted = 1;
 }
 
-static const cli_option_spec_t logs_options[] = {{"follow", 0}, {NULL, 0}};
+static const cli_option_spec_t logs_options[] = {{"follow", 0}, {"json", 0}, {NULL, 0}};
 
 static const cli_command_t logs_command = {
     .name = "apps logs",
-    .usage = "usage: nimdeck apps logs ID [--follow]\n"
+    .usage = "usage: nimdeck apps logs ID [--follow] [--json]\n"
              "\n"
              "Print the instance's console log as \"TIME STREAM text\" lines (STREAM is\n"
              "stdout, stderr or system). Secret values are masked as ****.\n"
              "\n"
              "Options:\n"
              "  --follow    keep printing new lines every 0.5 s until the instance is\n"
-             "              stopped or failed and no lines remain, or until Ctrl-C\n",
+             "              stopped or failed and no lines remain, or until Ctrl-C\n"
+             "  --json      print the API's lines object, {\"lines\": [{\"seq\", \"time\",\n"
+             "              \"stream\", \"text\"}], \"next\": SEQ}, with every line of the log;\n"
+             "              with --follow, print each line as one JSON object on its own\n"
+             "              output line as it arrives\n",
     .options = logs_options,
     .arguments = "ID",
     .min_positional = 1,
     .max_positional = 1,
 };
 
+/* Output mode of the log lines. Lines are printed as text, gathered into
+ * one lines object printed at the end (--json), or printed as one compact
+ * JSON object each (--json with --follow). */
+typedef struct {
+    int json;
+    int follow;
+    json_t *gathered;   /* the lines of --json without --follow */
+} logs_output_t;
+
+static void logs_print_text(const json_t *line)
+{
+    char time_text[40];
+
+    cli_format_time(json_object_get(line, "time"), time_text, sizeof(time_text));
+    /* Instance output may carry terminal escape sequences; they are shown,
+     * not run. */
+    printf("%s ", time_text);
+    cli_print_visible(stdout, cli_string_or(json_object_get(line, "stream"), "-"), NULL);
+    fputc(' ', stdout);
+    cli_print_visible(stdout, cli_string_or(json_object_get(line, "text"), ""), NULL);
+    fputc('\n', stdout);
+}
+
+/* Print or gather one line. Returns 0, or -1 when memory runs out. */
+static int logs_emit(logs_output_t *out, json_t *line)
+{
+    if (!out->json) {
+        logs_print_text(line);
+        return 0;
+    }
+    if (!out->follow)
+        return json_array_append(out->gathered, line);
+
+    char *text = cli_json_text(line, JSON_COMPACT);
+    if (text == NULL)
+        return -1;
+    printf("%s\n", text);
+    free(text);
+    return 0;
+}
+
 /* Print one page of lines after *after; sets *count and advances *after. */
-static int logs_fetch(cli_ctx_t *ctx, const char *id, long long *after, size_t *count)
+static int logs_fetch(cli_ctx_t *ctx, logs_output_t *out, const char *id, long long *after,
+                      size_t *count)
 {
     buf_t path = BUF_INIT;
     api_result_t res;
     json_t *line;
     size_t i;
-    char time_text[40];
     int rc = CLI_FAILED;
 
     *count = 0;
@@ -58,14 +104,11 @@ static int logs_fetch(cli_ctx_t *ctx, const char *id, long long *after, size_t *
 
     json_array_foreach(json_object_get(res.body, "lines"), i, line) {
         json_t *seq = json_object_get(line, "seq");
-        cli_format_time(json_object_get(line, "time"), time_text, sizeof(time_text));
-        /* Instance output may carry terminal escape sequences; they are shown,
-         * not run. */
-        printf("%s ", time_text);
-        cli_print_visible(stdout, cli_string_or(json_object_get(line, "stream"), "-"), NULL);
-        fputc(' ', stdout);
-        cli_print_visible(stdout, cli_string_or(json_object_get(line, "text"), ""), NULL);
-        fputc('\n', stdout);
+        if (logs_emit(out, line) != 0) {
+            fprintf(stderr, "error: out of memory printing the log of instance %s\n", id);
+            rc = CLI_FAILED;
+            break;
+        }
         if (json_is_integer(seq) && json_integer_value(seq) > *after)
             *after = json_integer_value(seq);
         (*count)++;
@@ -101,21 +144,20 @@ static int logs_instance_ended(cli_ctx_t *ctx, const char *id, int *rc)
     return ended;
 }
 
-static int logs_follow(cli_ctx_t *ctx, const char *id, int follow)
+static int logs_follow(cli_ctx_t *ctx, logs_output_t *out, const char *id, long long *after)
 {
     const struct timespec pause = {0, LOGS_POLL_MS * 1000L * 1000L};
-    long long after = 0;
     int ended = 0;
     size_t count;
     int rc;
 
     while (!logs_interrupted) {
-        rc = logs_fetch(ctx, id, &after, &count);
+        rc = logs_fetch(ctx, out, id, after, &count);
         if (rc != CLI_OK)
             return rc;
         if (count == LOGS_PAGE)
             continue;
-        if (!follow || ended)
+        if (!out->follow || ended)
             return CLI_OK;
 
         /* Once the instance has ended, one more fetch takes the last lines. */
@@ -126,6 +168,32 @@ static int logs_follow(cli_ctx_t *ctx, const char *id, int follow)
             nanosleep(&pause, NULL);
     }
     return CLI_OK;
+}
+
+/* Run the fetch loop, then print the gathered lines object for --json. */
+static int logs_run(cli_ctx_t *ctx, const char *id)
+{
+    logs_output_t out = {cli_flag(&ctx->args, "json"), cli_flag(&ctx->args, "follow"), NULL};
+    long long after = 0;
+    int rc;
+
+    if (out.json && !out.follow && (out.gathered = json_array()) == NULL) {
+        fprintf(stderr, "error: out of memory reading the log of instance %s\n", id);
+        return CLI_FAILED;
+    }
+    rc = logs_follow(ctx, &out, id, &after);
+    if (rc == CLI_OK && out.gathered != NULL) {
+        json_t *body = json_pack("{s:O, s:I}", "lines", out.gathered, "next", (json_int_t)after);
+        if (body == NULL) {
+            fprintf(stderr, "error: out of memory printing the log of instance %s\n", id);
+            rc = CLI_FAILED;
+        } else {
+            cli_print_json(body);
+        }
+        json_decref(body);
+    }
+    json_decref(out.gathered);
+    return rc;
 }
 
 int cli_apps_logs(int argc, char **argv)
@@ -143,7 +211,7 @@ int cli_apps_logs(int argc, char **argv)
     sigemptyset(&action.sa_mask);
     logs_interrupted = 0;
     sigaction(SIGINT, &action, &previous);
-    rc = logs_follow(&ctx, ctx.args.positional[0], cli_flag(&ctx.args, "follow"));
+    rc = logs_run(&ctx, ctx.args.positional[0]);
     sigaction(SIGINT, &previous, NULL);
 
 out:

@@ -186,6 +186,15 @@ int api_agents_work(api_ctx_t *ctx, api_error_t *err)
                         ctx->params[0]);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "reading an agent");
+    /* Its live instances failed while it was away. The 404 makes it register
+     * again, and the registration response lists those it must stop. */
+    if (server_agent_was_lost(ctx->srv, name)) {
+        json_decref(queues);
+        return api_fail(err, 404, "not_found", NULL,
+                        "agent %s (%s) was declared lost after no work poll for %lld s; "
+                        "register it again (POST /api/v1/agents)",
+                        ctx->params[0], name, (long long)(ctx->srv->agent_timeout_ms / 1000));
+    }
     ctx->srv->store->ops->agent_touch(ctx->srv->store, ctx->params[0], clock_wall_ms());
 
     server_waiter_t *w = server_waiter_park(ctx->srv, ctx->ex, SERVER_WAIT_WORK,
@@ -243,6 +252,31 @@ static void api_agent_restarted(server_t *srv, const char *agent, json_t *runnin
         server_transition(srv, inst, "failed", "agent restarted");
     }
     store_instances_free(list, count);
+}
+
+/* Return the ids in running whose instance ran on this agent and has ended,
+ * as a new array. The agent still has a process or a pending final status
+ * for each, so it stops the process or sends the status again. */
+static json_t *api_agent_ended(server_t *srv, const char *agent, json_t *running)
+{
+    json_t *stop = json_array();
+    json_t *item;
+    size_t i;
+
+    json_array_foreach(running, i, item) {
+        store_instance_t inst;
+        const char *id = json_string_value(item);
+        if (id == NULL || srv->store->ops->instance_get(srv->store, id, &inst) != STORE_OK)
+            continue;
+        if (strcmp(inst.agent, agent) == 0 &&
+            (strcmp(inst.status, "stopped") == 0 || strcmp(inst.status, "failed") == 0)) {
+            log_warn(SERVER_LOG, "instance %s: agent %s still runs it but it has ended (%s); "
+                     "asking the agent to stop it", id, agent, inst.status);
+            json_array_append_new(stop, json_string(id));
+        }
+        store_instance_clear(&inst);
+    }
+    return stop;
 }
 
 /* Check the registration body; queues becomes a new array of names. */
@@ -311,9 +345,12 @@ int api_agents_register(api_ctx_t *ctx, api_error_t *err)
         return api_fail_store(ctx, err, "registering an agent");
 
     log_info(SERVER_LOG, "agent %s registered (id %s)", name, id);
-    api_agent_restarted(ctx->srv, name, json_object_get(ctx->body, "running"));
+    json_t *running = json_object_get(ctx->body, "running");
+    api_agent_restarted(ctx->srv, name, running);
+    server_agent_clear_lost(ctx->srv, name);
+    json_t *stop = api_agent_ended(ctx->srv, name, running);
     server_waiters_wake(ctx->srv, SERVER_WAIT_WORK);
-    api_reply(ctx, 200, json_pack("{s:s, s:s}", "id", id, "name", name));
+    api_reply(ctx, 200, json_pack("{s:s, s:s, s:o}", "id", id, "name", name, "stop", stop));
     return 0;
 }
 

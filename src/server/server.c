@@ -47,6 +47,7 @@ static void server_free(server_t *srv)
     sodium_memzero(srv->admin_token, sizeof(srv->admin_token));
     free(srv->activity);
     free(srv->stops_sent);
+    json_decref(srv->lost_agents);
     free(srv);
 }
 

@@ -63,6 +63,28 @@ static int server_agent_lost(server_t *srv, json_t *agents, const char *name, in
     return now - seen >= srv->agent_timeout_ms;
 }
 
+void server_agent_mark_lost(server_t *srv, const char *name)
+{
+    if (srv->lost_agents == NULL && (srv->lost_agents = json_object()) == NULL)
+        return;
+    if (json_object_get(srv->lost_agents, name) != NULL)
+        return;
+    json_object_set_new(srv->lost_agents, name, json_true());
+    log_warn(SERVER_LOG, "agent %s declared lost; its next work poll is asked to register again",
+             name);
+}
+
+int server_agent_was_lost(const server_t *srv, const char *name)
+{
+    return srv->lost_agents != NULL && json_object_get(srv->lost_agents, name) != NULL;
+}
+
+void server_agent_clear_lost(server_t *srv, const char *name)
+{
+    if (srv->lost_agents != NULL)
+        json_object_del(srv->lost_agents, name);
+}
+
 /* A queued instance leased to a lost agent never started: lease it again. */
 static void server_requeue(server_t *srv, store_instance_t *inst)
 {
@@ -102,10 +124,12 @@ void server_check_agents(server_t *srv, int64_t now)
         store_instance_t *inst = &list[i];
         if (inst->agent[0] == '\0' || !server_agent_lost(srv, agents, inst->agent, now))
             continue;
-        if (strcmp(inst->status, "queued") == 0)
+        if (strcmp(inst->status, "queued") == 0) {
             server_requeue(srv, inst);
-        else
-            server_transition(srv, inst, "failed", reason);
+            continue;
+        }
+        server_transition(srv, inst, "failed", reason);
+        server_agent_mark_lost(srv, inst->agent);
     }
 
 out:

@@ -86,6 +86,11 @@ struct server {
      * a poll returns at once only for stops not handed out yet. */
     char (*stops_sent)[33];
     size_t stops_sent_count, stops_sent_cap;
+
+    /* Names of agents declared lost, as keys, until they register again:
+     * their work polls answer 404 so that they register with the list of
+     * instances they still run. NULL while there are none. */
+    json_t *lost_agents;
 };
 
 /* ---- API errors and replies (server_router.c) ---- */
@@ -347,6 +352,13 @@ void server_expire_in_flight(server_t *srv, int64_t now_ms);
 int server_stop_was_sent(const server_t *srv, const char *instance_id);
 void server_stop_mark_sent(server_t *srv, const char *instance_id);
 void server_stop_forget(server_t *srv, const char *instance_id);
+
+/* Agents declared lost (server_idle.c). name is copied; a failed
+ * allocation leaves the agent unmarked, which only skips the clean-up of
+ * its old processes. */
+void server_agent_mark_lost(server_t *srv, const char *name);
+int server_agent_was_lost(const server_t *srv, const char *name);
+void server_agent_clear_lost(server_t *srv, const char *name);
 
 /* ---- Start-up (server_bootstrap.c) ---- */
 

@@ -54,6 +54,7 @@ typedef struct {
     int reject_finals;      /* stopped/failed reports to reject with 503, or -1 for all */
     int rejected_finals;
     int forget_agent;       /* respond to the next work poll with 404 */
+    json_t *register_stop;  /* the "stop" of registration answers */
 } fake_t;
 
 typedef struct {
@@ -209,10 +210,11 @@ static void fake_route(fake_t *fake, int fd, const char *method, const char *pat
     if (strcmp(method, "POST") == 0 && strcmp(path, "/api/v1/agents") == 0) {
         pthread_mutex_lock(&fake->lock);
         json_array_append_new(fake->registrations, json_deep_copy(body));
+        json_t *stop = json_deep_copy(fake->register_stop);
         pthread_cond_broadcast(&fake->changed);
         pthread_mutex_unlock(&fake->lock);
-        return fake_respond(fd, 200, json_pack("{s:s, s:O}", "id", "ag-1", "name",
-                                               json_object_get(body, "name")));
+        return fake_respond(fd, 200, json_pack("{s:s, s:O, s:o}", "id", "ag-1", "name",
+                                               json_object_get(body, "name"), "stop", stop));
     }
     if (strncmp(path, "/api/v1/agents/ag-1/work?wait=", 30) == 0) {
         long wait_s = strtol(path + 30, NULL, 10);
@@ -301,6 +303,7 @@ static fake_t *fake_start(void)
     fake->statuses = json_array();
     fake->lines = json_array();
     fake->registrations = json_array();
+    fake->register_stop = json_array();
 
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fake->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -330,6 +333,7 @@ static void fake_stop(fake_t *fake)
     json_decref(fake->statuses);
     json_decref(fake->lines);
     json_decref(fake->registrations);
+    json_decref(fake->register_stop);
     pthread_mutex_destroy(&fake->lock);
     pthread_cond_destroy(&fake->changed);
     free(fake);
@@ -697,6 +701,41 @@ static void flow_reregister_keeps_running(void **state)
     fake_stop(fake);
 }
 
+/* A server that declared the agent lost answers its next poll with 404
+ * and lists the ended instance in the registration's stop: the agent
+ * stops that process. */
+static void flow_register_stop_ends_process(void **state)
+{
+    fake_t *fake = fake_start();
+    char err[512] = "";
+    agent_t *agent = start_agent(fake, FAKE_TOKEN, err, sizeof(err));
+    json_t *report;
+
+    (void)state;
+    assert_non_null(agent);
+    fake_lease(fake, "inst-12", "exec sleep 30");
+    report = fake_wait_status(fake, "inst-12", "loading", 5000);
+    assert_non_null(report);
+    json_decref(report);
+
+    pthread_mutex_lock(&fake->lock);
+    json_array_append_new(fake->register_stop, json_string("inst-12"));
+    fake->forget_agent = 1;
+    pthread_cond_broadcast(&fake->changed);
+    pthread_mutex_unlock(&fake->lock);
+
+    report = fake_wait_status(fake, "inst-12", "stopped", 5000);
+    assert_non_null(report);
+    json_decref(report);
+    pthread_mutex_lock(&fake->lock);
+    assert_int_equal(json_array_size(fake->registrations), 2);
+    assert_int_equal(json_array_size(fake->stops), 0);
+    pthread_mutex_unlock(&fake->lock);
+
+    agent_stop(agent);
+    fake_stop(fake);
+}
+
 /* A final status of id, stopped or failed; a new reference or NULL. */
 static json_t *fake_wait_final(fake_t *fake, const char *id, int ms)
 {
@@ -826,6 +865,7 @@ int main(void)
         cmocka_unit_test(flow_final_status_retried),
         cmocka_unit_test(flow_stop_resends_final),
         cmocka_unit_test(flow_reregister_keeps_running),
+        cmocka_unit_test(flow_register_stop_ends_process),
         cmocka_unit_test(flow_stop_races_exit),
         cmocka_unit_test(flow_start_kills_left_groups),
     };

@@ -587,6 +587,25 @@ static void new_commands_usage(void **state)
     assert_non_null(strstr(err, "needs NAME"));
 }
 
+static void logs_json_option(void **state)
+{
+    (void)state;
+    char err[2048];
+    char *json[] = {"apps", "logs", "x", "--json", "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *follow[] = {"apps", "logs", "x", "--json", "--follow",
+                      "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *with_value[] = {"apps", "logs", "x", "--json=yes"};
+    char *misspelt[] = {"apps", "logs", "x", "--jsn"};
+
+    /* Accepted: the command gets as far as the (unreachable) server. */
+    assert_int_equal(run_quiet(8, json), CLI_FAILED);
+    assert_int_equal(run_quiet(9, follow), CLI_FAILED);
+    assert_int_equal(run_captured(4, with_value, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "--json"));
+    assert_int_equal(run_captured(4, misspelt, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "--jsn"));
+}
+
 /* Capture what a function writes to a stream into out. */
 static void capture_commands(char *out, size_t size)
 {
@@ -684,6 +703,7 @@ int main(void)
         cmocka_unit_test(tokens_embed_needs_instance),
         cmocka_unit_test(new_commands_usage),
         cmocka_unit_test(summaries_list_new_commands),
+        cmocka_unit_test(logs_json_option),
         cmocka_unit_test(launch_names_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -257,6 +257,74 @@ static void lost_agent_fails_instances(void **state)
     pthread_join(thread, NULL);
 }
 
+/* A registration of name with running ids; returns the answer's stop. */
+static json_t *register_running(fixture_t *f, const char *name, const char *running_json)
+{
+    api_result_t res;
+    char body[256];
+
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"running\":%s}", name, running_json);
+    assert_int_equal(call(f, "POST", "/api/v1/agents", body, &res), 200);
+    json_t *stop = json_incref(json_object_get(res.body, "stop"));
+    api_result_free(&res);
+    assert_true(json_is_array(stop));
+    return stop;
+}
+
+static long poll_now(fixture_t *f, const char *agent)
+{
+    api_result_t res;
+    char path[128];
+
+    snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0", agent);
+    long status = call(f, "GET", path, NULL, &res);
+    api_result_free(&res);
+    return status;
+}
+
+static void lost_agent_told_to_stop(void **state)
+{
+    fixture_t *f = *state;
+    char back[32], slow[32], old[32], live[32], running[128], status[32];
+
+    register_agent(f, "back", "default", back, sizeof(back));
+    launch_leased(f, "default", back, old, sizeof(old));
+    report(f, old, "loading");
+    report(f, old, "ready");
+    post_ok(f, "/api/v1/queues", "{\"name\":\"other\"}", 201);
+    register_agent(f, "slow", "other", slow, sizeof(slow));
+    launch_leased(f, "other", slow, live, sizeof(live));
+    report(f, live, "loading");
+
+    /* The slow agent polls within the timeout; "back" stays away. */
+    int64_t deadline = clock_mono_ms() + 4000;
+    while (!wait_status(f, old, "failed", 0) && clock_mono_ms() < deadline) {
+        assert_int_equal(poll_now(f, slow), 200);
+        sleep_ms(200);
+    }
+    assert_true(wait_status(f, old, "failed", 0));
+    assert_int_equal(poll_now(f, slow), 200);
+    status_of(f, live, status, sizeof(status));
+    assert_string_equal(status, "loading");
+
+    /* Back again: asked to register, then told which of its instances ended. */
+    assert_int_equal(poll_now(f, back), 404);
+    snprintf(running, sizeof(running), "[\"%s\", \"no-such-instance\"]", old);
+    json_t *stop = register_running(f, "back", running);
+    assert_int_equal(json_array_size(stop), 1);
+    assert_string_equal(json_string_value(json_array_get(stop, 0)), old);
+    json_decref(stop);
+    assert_int_equal(poll_now(f, back), 200);
+
+    /* A live instance in running is left alone. */
+    snprintf(running, sizeof(running), "[\"%s\"]", live);
+    stop = register_running(f, "slow", running);
+    assert_int_equal(json_array_size(stop), 0);
+    json_decref(stop);
+    status_of(f, live, status, sizeof(status));
+    assert_string_equal(status, "loading");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -265,6 +333,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(in_flight_summed_over_gateways, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(lost_agent_fails_instances,
+                                        fixture_setup_short_agent_timeout, fixture_teardown),
+        cmocka_unit_test_setup_teardown(lost_agent_told_to_stop,
                                         fixture_setup_short_agent_timeout, fixture_teardown),
     };
 
