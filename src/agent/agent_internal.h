@@ -31,7 +31,7 @@ typedef struct {
     char id[64];                   /* "" for an unused slot */
     uint64_t serial;               /* distinguishes a reused slot from the entry a send began with */
     char status[AGENT_STATUS_MAX]; /* "stopped" or "failed" */
-    char *reason;                  /* masked, valid UTF-8; NULL for none */
+    char *reason;                  /* masked, valid UTF-8, or NULL for none */
     int exit_code;                 /* -1 for none */
     int pending;                   /* 1 until the server takes it, rejects it, or retries end */
     int delivered;                 /* the server responded to the last send (accepted or rejected it) */
@@ -54,7 +54,7 @@ struct agent {
     char self_exe[PATH_MAX];    /* this binary, for commands named "nimdeck"; "" if unknown */
     atomic_int stopping;
     agent_shipper_t *shipper;
-    agent_state_t *state;       /* the running process groups; NULL when none is kept */
+    agent_state_t *state;       /* the running process groups, or NULL when none is kept */
 
     pthread_t poll_thread;
     pthread_t metrics_thread;
@@ -73,7 +73,7 @@ struct agent {
     agent_final_t ended[AGENT_ENDED_IDS]; /* final statuses of recently ended instances */
     unsigned ended_next;
     uint64_t final_serial;
-    int final_closing;             /* every instance has stopped: send what is pending, then end */
+    int final_closing;             /* all instances stopped, so send what is pending and end */
 };
 
 /* One leased instance. Fields after lock are guarded by it. */
@@ -102,8 +102,8 @@ struct agent_instance {
     size_t dropped_lines;
 };
 
-/* Milliseconds between health probes once an instance is ready (10 s);
- * tests shorten it. */
+/* Milliseconds between health probes once an instance is ready (10 s).
+ * Tests shorten it. */
 extern int agent_health_probe_ms;
 
 /* Milliseconds before the first retry of a final status (1 s, doubling up
@@ -113,10 +113,10 @@ extern int agent_final_retry_ms;
 extern int agent_final_retry_window_ms;
 
 /* agent_report.c: calls to the server. agent_register sends the ids of the
- * instances this agent runs or still owes a final status for, sets
- * agent->id, and handles the answer's "stop" (instances that ended on the
- * server, as after the agent was declared lost) as the work poll does; it
- * takes agent->lock, so call it without. */
+ * instances this agent runs or still owes a final status for, and sets
+ * agent->id. It handles the response's "stop" list as the work poll does.
+ * That list names instances that ended on the server, for example after the
+ * agent was declared lost. It takes agent->lock, so call it without. */
 int agent_register(agent_t *agent, long *status, char *err, size_t err_size);
 
 /* Send one status report. Returns 0 when the server took it, 1 when it may
@@ -141,17 +141,17 @@ void agent_copy_id(agent_t *agent, char *out, size_t size);
 void agent_final_record(agent_t *agent, const char *id, const char *status, const char *reason,
                         int exit_code);
 
-/* Under agent->lock: for a stop request on an instance that ended here,
- * send its stored final status again (at most every few seconds) and
- * return 1. Returns 0 when id is not among the recently ended. */
+/* Resend the stored final status of an instance that ended here, for a stop
+ * request on it, at most every few seconds, and return 1. Returns 0 when id
+ * is not among the recently ended. The caller holds agent->lock. */
 int agent_final_resend(agent_t *agent, const char *id);
 
-/* Under agent->lock: append to ids every instance whose final status the
- * server has not taken yet. Returns 0, or -1 when memory runs out. */
+/* Append to ids every instance whose final status the server has not taken
+ * yet. The caller holds agent->lock. Returns 0, or -1 when memory runs out. */
 int agent_final_append_pending(agent_t *agent, json_t *ids);
 
-/* Thread body of the sender; ends after one last try of every pending
- * status once agent_final_close is called. */
+/* Thread body of the sender. Once agent_final_close is called, it tries
+ * every pending status one last time and ends. */
 void *agent_final_run(void *arg);
 void agent_final_close(agent_t *agent);
 void agent_final_free(agent_t *agent);

@@ -54,7 +54,7 @@ typedef struct {
     const cli_command_t *command;
     cli_args_t args;
     char server[512];
-    char *token;  /* owned; wiped and freed by cli_end */
+    char *token;  /* owned, and wiped and freed by cli_end */
 } cli_ctx_t;
 
 /* Parse argv[1..argc) against specs (plus --server, --token, --help).
@@ -63,14 +63,14 @@ typedef struct {
 int cli_parse_args(int argc, char **argv, const cli_option_spec_t *specs, cli_args_t *args,
                    char *error, size_t error_size);
 
-/* The last value given for an option, or NULL. */
+/* Return the last value given for an option, or NULL. */
 const char *cli_option(const cli_args_t *args, const char *name);
 int cli_flag(const cli_args_t *args, const char *name);
 
-/* Resolve the server URL and token: options first, then NIMDECK_SERVER /
- * NIMDECK_TOKEN, then the default URL and $NIMDECK_DATA/admin-token.
- * Returns 0, or -1 (token_out NULL) when no token is found. *token_out is
- * owned by the caller. */
+/* Resolve the server URL and token from the options first, then from
+ * NIMDECK_SERVER and NIMDECK_TOKEN, then from the default URL and
+ * $NIMDECK_DATA/admin-token. Returns 0, or -1 with *token_out NULL when no
+ * token is found. The caller owns *token_out. */
 int cli_resolve_connection(const cli_args_t *args, char *server, size_t server_size,
                            char **token_out);
 
@@ -85,7 +85,7 @@ void cli_end(cli_ctx_t *ctx);
  * local checks come before a missing token is reported. */
 int cli_connect(cli_ctx_t *ctx);
 
-/* Print "error: ..." and a hint to run --help; returns CLI_USAGE. */
+/* Print "error: ..." and a hint to run --help. Returns CLI_USAGE. */
 int cli_usage_error(const cli_command_t *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -116,12 +116,12 @@ int cli_path(buf_t *b, const char *prefix, const char *id, const char *suffix);
  * Returns 0, or -1 when memory runs out. */
 int cli_append_visible(buf_t *out, const char *text, const char *newline);
 
-/* Write text to out as cli_append_visible renders it; NULL writes nothing. */
+/* Write text to out as cli_append_visible renders it. NULL text writes nothing. */
 void cli_print_visible(FILE *out, const char *text, const char *newline);
 
-/* json_dumps(value, flags) with DEL and the C1 controls written as \u
- * escapes, which jansson leaves raw; the JSON means the same. Returns a
- * string the caller frees, or NULL when memory runs out. */
+/* Serialize value like json_dumps(value, flags), but write DEL and the C1
+ * controls as \u escapes, which jansson leaves raw. The JSON value is the
+ * same. Returns a string the caller frees, or NULL when memory runs out. */
 char *cli_json_text(const json_t *value, size_t flags);
 
 /* Output helpers. cli_print_json writes pretty JSON and a newline. */
@@ -152,7 +152,7 @@ typedef enum {
     CLI_CELL_NUMBER,
     CLI_CELL_BOOL,    /* "yes" or "no" */
     CLI_CELL_LIST,    /* an array of strings, comma-separated */
-    CLI_CELL_SECONDS, /* a duration in seconds, shown as 5m03s; "-" when null */
+    CLI_CELL_SECONDS, /* a duration in seconds, shown as 5m03s, or "-" when null */
 } cli_cell_kind_t;
 
 typedef struct {
@@ -161,7 +161,8 @@ typedef struct {
     cli_cell_kind_t kind;
 } cli_column_t;
 
-/* Print the array rows as a table with the given columns (NULL header ends). */
+/* Print the array rows as a table with the given columns, which end with a
+ * NULL header. */
 void cli_print_rows(const json_t *rows, const cli_column_t *columns);
 
 /* Run a list command: GET path, then print body[array_key] as a table, or
@@ -169,10 +170,11 @@ void cli_print_rows(const json_t *rows, const cli_column_t *columns);
 int cli_run_list(const cli_command_t *command, int argc, char **argv, const char *path,
                  const char *array_key, const cli_column_t *columns);
 
-/* Run a command whose first positional ARG names what it deletes: check ARG
- * when check is not NULL (it returns CLI_CONTINUE, or the exit status after
- * printing the error), DELETE prefix ARG (escaped, under /api/v1/), then
- * print done and ARG on one line. Returns the exit status. */
+/* Run a command that deletes what its first positional ARG names. It calls
+ * check on ARG when check is not NULL, and stops with check's exit status
+ * unless check returns CLI_CONTINUE. It then sends DELETE to
+ * /api/v1/<prefix><escaped ARG> and prints done and ARG on one line.
+ * Returns the exit status. */
 int cli_run_delete(const cli_command_t *command, int argc, char **argv, const char *prefix,
                    const char *done, int (*check)(const cli_command_t *command, const char *arg));
 
@@ -189,7 +191,7 @@ int cli_parse_double(const char *text, double *out);
 int cli_parse_decimal(const char *text, double *out);
 int cli_parse_long(const char *text, long *out);
 
-/* Command groups, each dispatching its sub-commands; argv[0] is the group. */
+/* Command groups, each dispatching its sub-commands. argv[0] is the group. */
 int cli_launch_main(int argc, char **argv);
 int cli_apps_main(int argc, char **argv);
 int cli_tokens_main(int argc, char **argv);

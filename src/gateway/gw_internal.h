@@ -11,10 +11,10 @@
 #include "gateway/gw_records.h"
 #include "http/http.h"
 
-/* How long a connect to an instance may take before the request gets 502. */
+/* Maximum time for a connect to an instance before the request gets 502. */
 #define GW_CONNECT_TIMEOUT_MS 10000
-/* Bound on a non-streamed completion body kept for its usage object; the
- * body is still forwarded whole when it is larger, without token counts. */
+/* Maximum size of a non-streamed completion body kept to read its usage
+ * object. A larger body is still forwarded whole, but without token counts. */
 #define GW_MAX_USAGE_BODY (4u * 1024 * 1024)
 
 struct gateway {
@@ -30,8 +30,9 @@ struct gateway {
     int64_t stale_logged_ms;   /* loop thread: last warning about a stale state */
 };
 
-/* Descriptors kept free for everything but client connections: logs, the
- * store, the state and records threads' connections, libuv's own. */
+/* Number of descriptors kept free for everything except client connections,
+ * such as logs, the store, the state and records threads' connections, and
+ * libuv's own. */
 #define GW_RESERVED_FDS 64
 
 /* Return the maximum number of client connections that fit under a
@@ -40,7 +41,7 @@ struct gateway {
  * (unlimited) it returns fallback. */
 size_t gw_connection_limit(uint64_t nofile, size_t fallback);
 
-/* The HTTP handler for every request (loop thread); user is the gateway. */
+/* Handle every HTTP request, on the loop thread. user is the gateway. */
 void gw_proxy_handle(http_exchange_t *ex, void *user);
 
 /* Send an OpenAI-shaped error {"error": {"message", "type", "code"}}.
@@ -48,7 +49,8 @@ void gw_proxy_handle(http_exchange_t *ex, void *user);
 void gw_reply_error(http_exchange_t *ex, int status, const char *type, const char *code,
                     const char *message, const char *extra_headers);
 
-/* The JSON text of such an error (caller frees), or NULL when memory runs out. */
+/* Build the JSON text of such an error, which the caller frees. Returns NULL
+ * when memory runs out. */
 char *gw_error_body(const char *type, const char *code, const char *message);
 
 #endif

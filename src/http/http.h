@@ -31,12 +31,12 @@ typedef struct http_exchange http_exchange_t;
 
 /* Called once per complete request (head and whole body), on the loop thread.
  * The handler must eventually finish the exchange with http_respond*() or
- * http_stream_end(); it may do so later (long poll, proxying) as long as it
+ * http_stream_end(). It may do so later (long poll, proxying) as long as it
  * keeps the exchange pointer only until http_exchange_on_close() fires. */
 typedef void (*http_handler_fn)(http_exchange_t *ex, void *user);
 
 /* Called when a streamed response's queued bytes drop below the low-water
- * mark after http_stream_write() returned 1 (the writer should resume). */
+ * mark after http_stream_write() returned 1, so that the writer can resume. */
 typedef void (*http_drain_fn)(http_exchange_t *ex, void *user);
 
 /* Called once when the exchange ends for any reason: response finished, or
@@ -66,9 +66,9 @@ typedef struct {
 void http_limits_default(http_limits_t *limits);
 
 /* Create a server on loop, listening on host:port (port 0 picks a free one).
- * host is an IPv4 or IPv6 address literal. limits may be NULL; a zero field
- * takes its default. Returns NULL and writes a message into err on failure
- * (e.g. address in use); the loop must then still run once to release the
+ * host is an IPv4 or IPv6 address literal. limits may be NULL, and a zero
+ * field takes its default. On failure (e.g. address in use), returns NULL
+ * with a message in err, and the loop must still run once to release the
  * listening handle. A fresh connection must send its first head within
  * header_timeout_ms. Between keep-alive requests idle_timeout_ms applies,
  * and while a body arrives it is the longest pause allowed between reads. */
@@ -76,33 +76,33 @@ http_server_t *http_server_start(uv_loop_t *loop, const char *host, int port,
                                  const http_limits_t *limits, http_handler_fn handler,
                                  void *user, char *err, size_t err_size);
 
-/* The port actually bound (useful with port 0). */
+/* Return the port actually bound, which is useful with port 0. */
 int http_server_port(const http_server_t *server);
 
 /* Stop accepting, close every connection (open exchanges get their close
  * callback with aborted = 1, synchronously inside this call) and free the
  * server once its handles close. Run the loop afterwards until it has no
- * more work; the server pointer is invalid after this call. */
+ * more work. The server pointer is invalid after this call. */
 void http_server_stop(http_server_t *server);
 
-/* The parsed request; valid until the close callback returns. Header and
+/* Return the parsed request, valid until the close callback returns. Header and
  * target pointers are not NUL-terminated (use the lengths). Body bytes are
  * in req->body (NUL-terminated, body_len bytes, "" when there is none). */
 const http_request_t *http_exchange_request(const http_exchange_t *ex);
 
-/* Peer address as text ("127.0.0.1"), for logs. */
+/* Return the peer address as text ("127.0.0.1"), for logs. */
 const char *http_exchange_peer(const http_exchange_t *ex);
 
 void http_exchange_on_close(http_exchange_t *ex, http_close_fn fn, void *user);
 void http_exchange_on_drain(http_exchange_t *ex, http_drain_fn fn, void *user);
 
-/* Whole responses. extra_headers is NULL or "Name: value\r\n..." lines,
- * copied as given (they must not carry Content-Length or Transfer-Encoding);
- * a "Connection: close" line among them closes the connection afterwards.
- * Content-Length and keep-alive handling are added here. The body is
- * copied, so the caller may free it on return. A HEAD request gets the head
- * alone; 1xx, 204 and 304 responses get neither body nor Content-Length.
- * Calls after the response started are ignored. */
+/* Send a whole response. extra_headers is NULL or "Name: value\r\n..."
+ * lines, copied as given, and must not contain Content-Length or
+ * Transfer-Encoding. A "Connection: close" line among them closes the
+ * connection afterwards. This function adds Content-Length and keep-alive
+ * handling. The body is copied, so the caller may free it on return. A HEAD
+ * request gets the head alone, and 1xx, 204 and 304 responses get neither
+ * body nor Content-Length. Calls after the response started are ignored. */
 void http_respond(http_exchange_t *ex, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t len);
 
@@ -116,7 +116,7 @@ void http_respond_error(http_exchange_t *ex, int status, const char *code,
  * http_stream_start returns 0, or -1 when the response already started or
  * the client is gone. http_stream_write copies data and returns 0 when the
  * connection's queued bytes are at most write_high_water, or 1 when they
- * exceed it: the caller should then pause until the drain callback, which
+ * exceed it. The caller should then pause until the drain callback, which
  * fires once they fall to half of it. It returns -1 if the client is gone
  * or the stream ended.
  * Zero-length writes send nothing. http_stream_end without a start sends an
@@ -131,7 +131,7 @@ void http_stream_end(http_exchange_t *ex);
  * close callback fires with aborted = 1. */
 void http_exchange_abort(http_exchange_t *ex);
 
-/* Standard reason phrase for a status code ("Not Found"). */
+/* Return the standard reason phrase for a status code ("Not Found"). */
 const char *http_status_text(int status);
 
 #endif

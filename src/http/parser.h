@@ -1,5 +1,6 @@
-/* Incremental HTTP/1.1 message parsing: request heads, response heads and
- * chunked bodies. No allocation: results point into the caller's buffer. */
+/* Incremental HTTP/1.1 parsing of request heads, response heads and chunked
+ * bodies. The parsers allocate nothing, and results point into the caller's
+ * buffer. */
 #ifndef NIMDECK_HTTP_PARSER_H
 #define NIMDECK_HTTP_PARSER_H
 
@@ -51,7 +52,7 @@ typedef struct {
 
 /* Return values of the head parsers. */
 #define HTTP_PARSE_INCOMPLETE 0   /* need more bytes */
-#define HTTP_PARSE_BAD (-400)     /* malformed: answer 400 and close */
+#define HTTP_PARSE_BAD (-400)     /* malformed: respond with 400 and close */
 #define HTTP_PARSE_TOO_LARGE (-431) /* head or header count over the limit */
 #define HTTP_PARSE_URI_TOO_LONG (-414) /* the request line alone is over the head limit */
 #define HTTP_PARSE_NOT_IMPLEMENTED (-501) /* e.g. a transfer coding other than chunked */
@@ -61,23 +62,23 @@ typedef struct {
  * both Content-Length and Transfer-Encoding, differing Content-Length values,
  * obs-folded headers, and bare LF line ends inside the head. A request line
  * that with its CRLF exceeds max_head, or that has not ended within max_head
- * bytes, gives HTTP_PARSE_URI_TOO_LONG; a head over max_head otherwise gives
+ * bytes, gives HTTP_PARSE_URI_TOO_LONG. Any other head over max_head gives
  * HTTP_PARSE_TOO_LARGE. The Host header is not checked here (see
  * http_request_host_error). */
 int http_parse_request(const char *data, size_t len, size_t max_head,
                        size_t max_headers, http_request_t *req);
 
-/* Parse a response head (same contract). */
+/* Parse a response head, with the same contract as http_parse_request. */
 int http_parse_response(const char *data, size_t len, size_t max_head,
                         http_response_t *resp);
 
-/* RFC 9112 section 3.2: an HTTP/1.1 request needs exactly one Host header,
- * and no request may carry more than one. Returns NULL when req is fine,
- * else the reason, for a 400 response. */
+/* Check the Host rule of RFC 9112 section 3.2: an HTTP/1.1 request needs
+ * exactly one Host header, and no request may have more than one. Returns
+ * NULL when req is valid, else the reason for a 400 response. */
 const char *http_request_host_error(const http_request_t *req);
 
-/* Case-insensitive header lookup; returns the value (not NUL-terminated)
- * and its length, or NULL. */
+/* Look up a header by name, case-insensitively. Returns the value (not
+ * NUL-terminated) and sets *value_len, or returns NULL when it is absent. */
 const char *http_header_find(const http_header_t *headers, size_t n,
                              const char *name, size_t *value_len);
 
@@ -87,7 +88,7 @@ size_t http_header_count(const http_header_t *headers, size_t n, const char *nam
 /* Find "Authorization: Bearer TOKEN" (scheme matched case-insensitively,
  * spaces or tabs around the token). Returns 1 with token/len pointing into
  * the header value, or 0 when the header is missing, has another scheme, or
- * holds no single token. */
+ * does not contain exactly one token. */
 int http_bearer_token(const http_header_t *headers, size_t num_headers, const char **token,
                       size_t *len);
 
@@ -100,7 +101,8 @@ typedef struct {
 
 /* Decode raw bytes in[0..in_len), appending the payload to out. Returns the
  * raw bytes consumed (all of them unless the body ended first), or -1 on
- * malformed input. Call again as more bytes arrive; stop when dec->done. */
+ * malformed input. Call again as more bytes arrive, and stop when dec->done
+ * is set. */
 long http_chunked_decode(http_chunked_t *dec, const char *in, size_t in_len, buf_t *out);
 
 #endif

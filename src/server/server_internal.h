@@ -1,6 +1,6 @@
-/* Internals shared by the server's files: the server struct, the request
- * context of an API call, typed API errors, long-poll waiters and the
- * instance lifecycle. Everything here runs on the server's loop thread. */
+/* Internals shared by the server's files, such as the server struct, the
+ * request context of an API call, typed API errors, long-poll waiters and
+ * the instance lifecycle. Everything here runs on the server's loop thread. */
 #ifndef NIMDECK_SERVER_SERVER_INTERNAL_H
 #define NIMDECK_SERVER_SERVER_INTERNAL_H
 
@@ -17,11 +17,12 @@
 #define SERVER_VERSION "0.1.0"
 #define SERVER_LOG "server"
 
-/* Instance ids are 12 lowercase hex characters; ephemeral paths 16 base32. */
+/* Instance ids are 12 lowercase hex characters, and ephemeral paths are 16
+ * base32 characters. */
 #define SERVER_INSTANCE_ID_LEN 12
 #define SERVER_PATH_LEN 16
 
-/* Defaults of the server options that leave them 0. */
+/* Defaults for server options that are left at 0. */
 #define SERVER_AGENT_TIMEOUT_S 90
 #define SERVER_RETENTION_DAYS 30
 #define SERVER_DOWNSAMPLE_AFTER_HOURS 24
@@ -71,24 +72,24 @@ struct server {
     uv_timer_t idle_timer;
     http_server_t *http;
 
-    /* Changes whenever the gateway state changes; starts at the wall clock
-     * so that a restarted server never repeats a gateway's old value. */
+    /* Gateway state generation, changed on every state change. It starts at
+     * the wall clock so that a restarted server never repeats an old value. */
     int64_t generation;
     server_waiter_t *waiters;
-    uint64_t wake_pass;            /* numbers each server_waiters_wake call */
+    uint64_t wake_pass;            /* counter incremented by each server_waiters_wake call */
     int64_t last_prune_ms;
     int64_t last_agent_check_ms;
 
     server_activity_t *activity;
     size_t activity_count, activity_cap;
 
-    /* Instances whose stop request has already been handed to their agent:
-     * a poll returns at once only for stops not handed out yet. */
+    /* Instances whose stop request has already been sent to their agent. A
+     * work poll returns at once only for stops that were not sent yet. */
     char (*stops_sent)[33];
     size_t stops_sent_count, stops_sent_cap;
 
-    /* Names of agents declared lost, as keys, until they register again:
-     * their work polls answer 404 so that they register with the list of
+    /* Names of agents declared lost, as keys, until they register again.
+     * Their work polls get 404, so that they register again with the list of
      * instances they still run. NULL while there are none. */
     json_t *lost_agents;
 };
@@ -103,7 +104,7 @@ typedef struct {
     char allow[64];          /* the Allow header value of a 405, else "" */
 } api_error_t;
 
-/* The caller of one API request. */
+/* Context of one API request: the exchange, its parsed inputs and the caller. */
 typedef struct {
     server_t *srv;
     http_exchange_t *ex;
@@ -115,22 +116,25 @@ typedef struct {
     int64_t token_expires_at; /* expiry of the caller's token, ms since the epoch */
 } api_ctx_t;
 
-/* Fill err and return -1, so a handler can `return api_fail(...)`.
+/* Fill err and return -1, so that a handler can `return api_fail(...)`.
  * field is NULL unless one configuration key is at fault. */
 int api_fail(api_error_t *err, int status, const char *code, const char *field, const char *fmt,
              ...) __attribute__((format(printf, 5, 6)));
 
-/* A STORE_ERROR turned into a 500 (the store's message is logged, not sent). */
+/* Log the store's error message and fill err with a 500 that names only
+ * what (the failed step). Returns -1 like api_fail. */
 int api_fail_store(api_ctx_t *ctx, api_error_t *err, const char *what);
 
-/* Send body (stolen) as JSON with status; NULL body sends 500. */
+/* Send body as JSON with status and release body. A NULL body, or one that
+ * cannot be serialized, sends 500 instead. */
 void api_reply(api_ctx_t *ctx, int status, json_t *body);
 void api_reply_empty(api_ctx_t *ctx, int status);
 
-/* Query parameter name as text into out; returns 1 when present. */
+/* Copy the percent-decoded query parameter name into out. Returns 1 when
+ * the parameter is present. */
 int api_query(const api_ctx_t *ctx, const char *name, char *out, size_t size);
 
-/* Body helpers: the body must be a JSON object for any of them to match. */
+/* Body helpers. Neither matches unless the body is a JSON object. */
 const char *api_body_string(const api_ctx_t *ctx, const char *key);
 int api_require_object(api_ctx_t *ctx, api_error_t *err);
 
@@ -146,7 +150,7 @@ int api_require_object(api_ctx_t *ctx, api_error_t *err);
 #define API_JSON_NULL (1u << 6)
 #define API_JSON_ANY 0x7fu
 
-/* One key of a body object; a list of them ends with {NULL}. */
+/* Schema entry for one key of a body object. A list of them ends with {NULL}. */
 typedef struct {
     const char *key;
     unsigned types;          /* API_JSON_* bits */
@@ -160,14 +164,15 @@ typedef struct {
 int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fields,
                      const char *where);
 
-/* api_check_fields on the request body; an absent body counts as {}. */
+/* Run api_check_fields on the request body. An absent body counts as {}. */
 int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields);
 
-/* Permission on project for the caller; admins hold STORE_PERM_ADMIN. */
+/* Return the caller's permission on project. Admins have STORE_PERM_ADMIN. */
 store_perm_t api_project_perm(api_ctx_t *ctx, const char *project);
 int api_require_perm(api_ctx_t *ctx, api_error_t *err, const char *project, store_perm_t need);
 
-/* Load an instance the caller may access with need; 404 or 403 otherwise. */
+/* Load an instance that the caller may access with need. Otherwise fill err
+ * with 404 or 403 and return -1. */
 int api_load_instance(api_ctx_t *ctx, api_error_t *err, const char *id, store_perm_t need,
                       store_instance_t *out);
 
@@ -181,16 +186,17 @@ int api_load_instance(api_ctx_t *ctx, api_error_t *err, const char *id, store_pe
 int api_valid_user_name(const char *name);
 int api_valid_route_name(const char *name);
 
-/* Check name against its rule; -1 with a 400 bad_request naming the kind
- * ("user", "project", "route", ...), the value and the rule. */
+/* Check name against its rule. On failure, return -1 with a 400 bad_request
+ * that names the kind ("user", "project", "route", ...), the value and the rule. */
 int api_check_name(api_error_t *err, const char *kind, const char *name);
 int api_check_slug(api_error_t *err, const char *kind, const char *name);
 
-/* Check an upstream "HOST:PORT" (port 1-65535, host a name, an IPv4
- * address or a bracketed IPv6 address); -1 with a 400 naming the value. */
+/* Check an upstream "HOST:PORT", where the port is 1-65535 and the host is a
+ * name, an IPv4 address or a bracketed IPv6 address. Returns -1 with a 400
+ * naming the value when it is invalid. */
 int api_check_upstream(api_error_t *err, const char *upstream);
 
-/* Copy text into out for an error message: bytes outside printable ASCII
+/* Copy text into out for an error message. Bytes outside printable ASCII
  * become '?', and a value too long for out is cut and ends in "...", so the
  * message stays short and valid UTF-8. */
 void api_printable(const char *text, char *out, size_t size);
@@ -198,8 +204,8 @@ void api_printable(const char *text, char *out, size_t size);
 /* The request dispatcher handed to http_server_start. */
 void server_on_request(http_exchange_t *ex, void *user);
 
-/* ---- Handlers: each returns 0 once it has replied (or parked a long
- * poll), or -1 with err filled. ---- */
+/* ---- Handlers. Each returns 0 once it has replied or parked a long poll,
+ * or -1 with err filled. ---- */
 typedef int (*api_handler_fn)(api_ctx_t *ctx, api_error_t *err);
 
 int api_health(api_ctx_t *ctx, api_error_t *err);
@@ -265,20 +271,21 @@ struct server_waiter {
     server_waiter_t *prev, *next;
 };
 
-/* Park ex for up to wait_ms; the caller fills the kind-specific fields of
+/* Park ex for up to wait_ms. The caller fills the kind-specific fields of
  * the returned waiter. Returns NULL when out of memory. */
 server_waiter_t *server_waiter_park(server_t *srv, http_exchange_t *ex, server_wait_kind_t kind,
                                     uint64_t wait_ms, server_waiter_fn evaluate);
 
-/* Reply to a parked request and detach it (body stolen; NULL sends 304). */
+/* Reply to a parked request, detach it and release body. Status 304 sends
+ * no body. Otherwise a NULL body, or one that cannot be serialized, sends 500. */
 void server_waiter_reply(server_waiter_t *waiter, int status, json_t *body);
 
 /* Re-evaluate every waiter of kind once. An evaluation may reply to any
- * waiter or wake waiters again (nested); a waiter that a nested wake has
+ * waiter or wake waiters again (nested). A waiter that a nested wake has
  * already evaluated is not evaluated again. */
 void server_waiters_wake(server_t *srv, server_wait_kind_t kind);
 
-/* True while a work poll of the agent called name is parked. */
+/* Return 1 while a work poll of the agent called name is parked, else 0. */
 int server_agent_is_polling(const server_t *srv, const char *name);
 
 /* ---- Gateway state and instance output (server_output.c) ---- */
@@ -286,28 +293,28 @@ int server_agent_is_polling(const server_t *srv, const char *name);
 /* Bump the generation and wake the gateway state waiters. */
 void server_state_changed(server_t *srv);
 
-/* The API object of an instance, or NULL when out of memory. */
+/* Build the API object of an instance. Returns NULL when out of memory. */
 json_t *server_instance_json(server_t *srv, const store_instance_t *inst);
 
-/* A new copy of inst's configuration fit for API output: every secret env
- * value and every env value equal to one of the owner's vault values is
- * null. When the vault cannot be read, every env string value is null.
- * Returns NULL when out of memory. */
+/* Copy inst's configuration for API output, with every secret env value and
+ * every env value equal to one of the owner's vault values set to null. When
+ * the vault cannot be read, every env string value is null. Returns NULL when
+ * out of memory. */
 json_t *server_config_public(server_t *srv, const store_instance_t *inst);
 
-/* The gateway state document, or NULL on a store failure. */
+/* Build the gateway state document. Returns NULL on a store failure. */
 json_t *server_gateway_state(server_t *srv);
 
 /* ---- Lifecycle (server_lifecycle.c) ---- */
 
-/* Move inst to status with reason (may be NULL), stamping the times that
- * status implies, appending history and the console line "status: S" or
+/* Move inst to status with reason, which may be NULL. Sets the times that
+ * status implies and appends history and the console line "status: S" or
  * "status: S (detail)". Returns a STORE_* code. */
 int server_transition(server_t *srv, store_instance_t *inst, const char *status,
                       const char *reason);
 
-/* Ask for inst to stop with reason: a queued instance without an agent
- * stops at once, a running one turns `stopping` and its agent is woken. An
+/* Request that inst stop with reason. A queued instance without an agent
+ * stops at once. A running one becomes `stopping` and its agent is woken. An
  * ended or already stopping instance is left as it is. */
 int server_request_stop(server_t *srv, store_instance_t *inst, const char *reason);
 
@@ -322,8 +329,8 @@ int server_apply_report(server_t *srv, store_instance_t *inst, const char *statu
 
 /* ---- The idle checker (server_idle.c) ---- */
 
-/* The idle checker's tick: active/idle flips, idle stops, lost agents,
- * downsampling and retention. */
+/* Run one tick of the idle checker: switch instances between active and
+ * idle, stop idle ones, handle lost agents, downsample and prune. */
 void server_idle_tick(uv_timer_t *timer);
 
 /* Fail the running instances of agents that have not polled for work for
@@ -333,12 +340,12 @@ void server_check_agents(server_t *srv, int64_t now);
 
 /* ---- In-flight requests per gateway (server_activity.c) ---- */
 
-/* Record the count gateway_id reports for instance_id at now_ms (monotonic
- * clock); a count of 0 or less removes the entry. */
+/* Record the count that gateway_id reports for instance_id at now_ms, on the
+ * monotonic clock. A count of 0 or less removes the entry. */
 void server_set_in_flight(server_t *srv, const char *gateway_id, const char *instance_id,
                           int64_t in_flight, int64_t now_ms);
 
-/* The sum over gateways of the counts of instance_id refreshed within
+/* Return the sum over gateways of the counts of instance_id refreshed within
  * SERVER_IN_FLIGHT_TTL_MS before now_ms. */
 int64_t server_in_flight(const server_t *srv, const char *instance_id, int64_t now_ms);
 
@@ -348,12 +355,12 @@ void server_forget_in_flight(server_t *srv, const char *instance_id);
 /* Drop the counts not refreshed within SERVER_IN_FLIGHT_TTL_MS. */
 void server_expire_in_flight(server_t *srv, int64_t now_ms);
 
-/* Stop hand-out bookkeeping for agent work polls. */
+/* Bookkeeping of the stop requests already sent to agents in work polls. */
 int server_stop_was_sent(const server_t *srv, const char *instance_id);
 void server_stop_mark_sent(server_t *srv, const char *instance_id);
 void server_stop_forget(server_t *srv, const char *instance_id);
 
-/* Agents declared lost (server_idle.c). name is copied; a failed
+/* Agents declared lost (server_idle.c). name is copied. A failed
  * allocation leaves the agent unmarked, which only skips the clean-up of
  * its old processes. */
 void server_agent_mark_lost(server_t *srv, const char *name);
@@ -362,12 +369,13 @@ void server_agent_clear_lost(server_t *srv, const char *name);
 
 /* ---- Start-up (server_bootstrap.c) ---- */
 
-/* Create the data folder, lock DATA/lock (srv->lock_fd, failing when
- * another server holds it), open the store and vault key, ensure the admin
- * user and default queue, and read or write DATA/admin-token. */
+/* Create the data folder and lock DATA/lock into srv->lock_fd, failing when
+ * another server holds the lock. Then open the store and vault key, ensure
+ * the admin user and default queue, and read or write DATA/admin-token. */
 int server_bootstrap(server_t *srv, char *err, size_t err_size);
 
-/* Random lowercase identifier of len characters from alphabet. */
+/* Write a random identifier of len characters from alphabet, plus a NUL,
+ * into out. */
 void server_random_id(char *out, size_t len, const char *alphabet);
 
 #endif

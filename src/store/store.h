@@ -1,5 +1,5 @@
-/* The store: every persistent record of nimdeck behind a backend vtable, so
- * that a PostgreSQL backend can follow the SQLite one. */
+/* Persistent storage for every nimdeck record, behind a backend vtable so
+ * that a PostgreSQL backend can be added next to the SQLite one. */
 #ifndef NIMDECK_STORE_STORE_H
 #define NIMDECK_STORE_STORE_H
 
@@ -15,7 +15,7 @@
 #define STORE_EXISTS (-3)
 #define STORE_CONFLICT (-4)
 
-/* Console lines kept per instance unless the caller asks otherwise. */
+/* Default maximum number of console lines kept per instance. */
 #define STORE_LOG_CAP_DEFAULT 10000
 
 /* Permission levels, ordered so that a higher level implies the lower ones. */
@@ -108,7 +108,7 @@ typedef struct {
     double disk_write_bytes_per_s;
 } store_sample_t;
 
-/* Row visitors for scans; a non-zero return stops the scan. */
+/* Row callbacks for scans. A non-zero return value stops the scan. */
 typedef int (*store_record_fn)(const store_record_t *record, void *user);
 typedef int (*store_sample_fn)(const store_sample_t *sample, void *user);
 typedef int (*store_vault_fn)(const char *name, const unsigned char *nonce, size_t nonce_len,
@@ -117,26 +117,27 @@ typedef int (*store_vault_fn)(const char *name, const unsigned char *nonce, size
 
 typedef struct store store_t;
 
-/* The backend vtable. Unless noted, each operation returns a STORE_* code;
- * list operations set *rows to a new JSON array of row objects (keys are the
- * column names, times in ms, null for unset) that the caller owns. Every
- * operation that writes more than one row runs in one transaction, so a
- * failure changes nothing. */
+/* Backend vtable. Unless noted, each operation returns a STORE_* code.
+ * List operations set *rows to a new JSON array of row objects that the
+ * caller owns. Row keys are the column names, with times in ms and null for
+ * unset values. Every operation that writes more than one row runs in one
+ * transaction, so a failure changes nothing. */
 typedef struct {
     void (*close)(store_t *st);
 
     /* Users, projects and grants. A deleted user is absent from user_get
      * and user_list. user_create returns STORE_EXISTS when the name is
-     * taken, STORE_CONFLICT when it belonged to a deleted user: the name
+     * taken, and STORE_CONFLICT when it belonged to a deleted user. The name
      * stays the owner of that user's past instances, so it is not reused. */
     int (*user_create)(store_t *st, const store_user_t *user);
     int (*user_get)(store_t *st, const char *name, store_user_t *out);
     int (*user_list)(store_t *st, json_t **rows);                 /* name, admin, created_at */
-    /* Delete a user: revoke every token of the user, remove the user's
-     * grants, vault entries and password, and mark the user deleted.
-     * STORE_NOT_FOUND when there is no such user; STORE_CONFLICT, with the
-     * id of one such instance in instance_out, while the user owns an
-     * instance in queued, loading, active, idle or stopping. */
+    /* Delete a user by revoking every token of the user, removing the
+     * user's grants, vault entries and password, and marking the user
+     * deleted. Returns STORE_NOT_FOUND when there is no such user. While the
+     * user owns an instance in queued, loading, active, idle or stopping,
+     * returns STORE_CONFLICT with the id of one such instance in
+     * instance_out. */
     int (*user_delete)(store_t *st, const char *name, int64_t now, char *instance_out,
                        size_t instance_size);
     int (*project_ensure)(store_t *st, const char *name, int64_t now);
@@ -146,7 +147,8 @@ typedef struct {
                      int64_t now);
     int (*grant_get)(store_t *st, const char *user, const char *project, store_perm_t *out);
     int (*grant_list)(store_t *st, json_t **rows);                /* user, project, permission */
-    /* Remove the user's grant on project; STORE_NOT_FOUND when there is none. */
+    /* Remove the user's grant on project. Returns STORE_NOT_FOUND when there
+     * is none. */
     int (*grant_delete)(store_t *st, const char *user, const char *project);
 
     /* Tokens. user and scope filter when non-NULL. */
@@ -157,35 +159,37 @@ typedef struct {
                       json_t **rows);  /* id, hash, user, scope, instance_id, created_at, expires_at, revoked */
     int (*token_revoke)(store_t *st, const char *id);
 
-    /* Queues and agents. Queue rows carry "queued" and "agents" counts. */
+    /* Queues and agents. Queue rows contain "queued" and "agents" counts. */
     int (*queue_create)(store_t *st, const char *name, int64_t now);
     int (*queue_exists)(store_t *st, const char *name);          /* 1, 0 or STORE_ERROR */
     int (*queue_list)(store_t *st, json_t **rows);
-    /* STORE_NOT_FOUND when there is no such queue; STORE_CONFLICT, with the
-     * id of one such instance in instance_out, while an instance on it is
-     * in queued, loading, active, idle or stopping. Agents that list the
-     * queue keep it in their list and lease nothing from it. */
+    /* Delete a queue. Returns STORE_NOT_FOUND when there is no such queue.
+     * While an instance on it is in queued, loading, active, idle or
+     * stopping, returns STORE_CONFLICT with the id of one such instance in
+     * instance_out. Agents that list the queue keep it in their list and
+     * lease nothing from it. */
     int (*queue_delete)(store_t *st, const char *name, char *instance_out, size_t instance_size);
-    /* Insert the agent or update the one of that name; id_out receives its
-     * id (new_id when inserted). queues is a JSON array of names. */
+    /* Insert the agent or update the one of that name. id_out receives its
+     * id, which is new_id when inserted. queues is a JSON array of names. */
     int (*agent_upsert)(store_t *st, const char *new_id, const char *name, const char *hostname,
                         const char *address, const json_t *queues, int64_t now,
                         char *id_out, size_t id_size);
-    /* Look up an agent by id: name and queues (new JSON array, caller owns). */
+    /* Look up an agent by id and write its name and queues. *queues_out is
+     * a new JSON array that the caller owns. */
     int (*agent_get)(store_t *st, const char *id, char *name_out, size_t name_size,
                      json_t **queues_out);
     int (*agent_touch)(store_t *st, const char *id, int64_t now);
     int (*agent_list)(store_t *st, json_t **rows);  /* id, name, hostname, address, queues, last_seen_at, instances */
 
     /* Instances. instance_insert also creates the project, appends the
-     * first history entry and console line (log_text), and claims the
-     * route: STORE_CONFLICT with holder_out set when a live instance holds
-     * it, STORE_NOT_FOUND when the route does not exist. */
+     * first history entry and console line (log_text), and claims the route.
+     * It returns STORE_CONFLICT with holder_out set when a live instance
+     * holds the route, and STORE_NOT_FOUND when the route does not exist. */
     int (*instance_insert)(store_t *st, const store_instance_t *inst, const char *log_text,
                            char *holder_out, size_t holder_size);
     int (*instance_get)(store_t *st, const char *id, store_instance_t *out);
-    /* Newest first; agent filters when non-NULL. *out is an array the caller
-     * frees with store_instances_free. */
+    /* List instances newest first, only those of agent when it is non-NULL.
+     * *out is an array that the caller frees with store_instances_free. */
     int (*instance_list)(store_t *st, int filter, const char *agent, store_instance_t **out,
                          size_t *count);
     /* Save every mutable column of inst, append a history entry (time,
@@ -209,26 +213,30 @@ typedef struct {
 
     /* Routes. */
     int (*route_create)(store_t *st, const char *name, int64_t now);
-    /* 1 when it exists (holder_out gets the live holder's id or ""), 0 when
-     * not, or STORE_ERROR. */
+    /* Return 1 when the route exists, 0 when it does not, or STORE_ERROR.
+     * holder_out receives the id of the live holder, or "" when none. */
     int (*route_get)(store_t *st, const char *name, char *holder_out, size_t holder_size);
     int (*route_list)(store_t *st, json_t **rows);  /* name, instance_id, created_at */
-    /* STORE_CONFLICT with holder_out set while a live instance holds it. */
+    /* Delete a route. Returns STORE_CONFLICT, with holder_out set, while a
+     * live instance holds it. */
     int (*route_delete)(store_t *st, const char *name, char *holder_out, size_t holder_size);
 
-    /* Vault: encrypted values only; see vault.h for the crypto. */
+    /* Vault. The store sees only encrypted values, and vault.h describes the
+     * encryption. */
     int (*vault_put)(store_t *st, const char *user, const char *name, const unsigned char *nonce,
                      size_t nonce_len, const unsigned char *ciphertext, size_t ciphertext_len,
                      int64_t now);
     int (*vault_scan)(store_t *st, const char *user, store_vault_fn fn, void *fn_user);
     int (*vault_delete)(store_t *st, const char *user, const char *name);
 
-    /* Console log: seq numbers grow per instance from 1; only the newest
-     * cap lines are kept. */
+    /* Console log. Sequence numbers start at 1 for each instance and grow by
+     * one per line. log_append keeps only the newest cap lines (all when cap
+     * is 0). */
     int (*log_append)(store_t *st, const char *instance_id, const store_log_line_t *lines,
                       size_t count, size_t cap);
-    /* Lines with seq > after, oldest first, at most limit; *next is the last
-     * seq returned (or after when none). Rows: seq, time, stream, text. */
+    /* List at most limit lines with seq > after, oldest first. *next is set
+     * to the last seq returned, or to after when none. Rows: seq, time,
+     * stream, text. */
     int (*log_list)(store_t *st, const char *instance_id, int64_t after, int64_t limit,
                     json_t **rows, int64_t *next);
 
@@ -260,21 +268,21 @@ struct store {
  * migrations. Returns NULL with a message in err on failure. */
 store_t *store_open_sqlite(const char *path, char *err, size_t err_size);
 
-/* The message of the last STORE_ERROR. */
+/* Return the message of the last STORE_ERROR. */
 const char *store_error(const store_t *st);
 
 void store_close(store_t *st);
 
-/* Release what an instance struct owns; the struct may be reused. */
+/* Release what an instance struct owns, so that the struct can be reused. */
 void store_instance_clear(store_instance_t *inst);
 void store_instances_free(store_instance_t *list, size_t count);
 
-/* "read"/"write"/"admin" and back; store_perm_parse returns STORE_PERM_NONE
- * for anything else. */
+/* Convert a permission level to and from "read", "write" or "admin".
+ * store_perm_parse returns STORE_PERM_NONE for any other name. */
 const char *store_perm_name(store_perm_t perm);
 store_perm_t store_perm_parse(const char *name);
 
-/* True for queued, loading, active, idle and stopping. */
+/* Return 1 for queued, loading, active, idle and stopping, else 0. */
 int store_status_is_live(const char *status);
 
 #endif
