@@ -6,8 +6,6 @@
 
 #include "cli/cli_internal.h"
 
-static const cli_option_spec_t json_only[] = {{"json", 0}, {NULL, 0}};
-
 /* POST {"name": NAME} to collection and print done_verb NAME. */
 static int admin_create(const cli_command_t *command, int argc, char **argv, const char *path,
                         const char *what)
@@ -121,7 +119,7 @@ static const cli_command_t vault_list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"entries\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int vault_list(int argc, char **argv)
@@ -196,7 +194,7 @@ static const cli_command_t routes_list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"routes\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int routes_list(int argc, char **argv)
@@ -271,7 +269,7 @@ static const cli_command_t queues_list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"queues\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int queues_list(int argc, char **argv)
@@ -331,7 +329,7 @@ static const cli_command_t agents_list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"agents\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int agents_list(int argc, char **argv)

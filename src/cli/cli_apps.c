@@ -10,8 +10,6 @@
 
 #define APPS_KEY_MAX 256
 
-static const cli_option_spec_t json_only[] = {{"json", 0}, {NULL, 0}};
-
 static const char apps_usage[] =
     "usage: nimdeck apps COMMAND [OPTIONS]\n"
     "\n"
@@ -61,7 +59,7 @@ static const cli_command_t list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"apps\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int apps_list(int argc, char **argv)
@@ -87,7 +85,7 @@ static const cli_command_t show_command = {
              "\n"
              "Options:\n"
              "  --json    print the instance object\n",
-    .options = json_only,
+    .options = cli_json_only_options,
     .arguments = "ID",
     .min_positional = 1,
     .max_positional = 1,

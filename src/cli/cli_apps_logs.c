@@ -390,8 +390,6 @@ out:
     return rc;
 }
 
-static const cli_option_spec_t json_only[] = {{"json", 0}, {NULL, 0}};
-
 static const cli_command_t history_command = {
     .name = "apps history",
     .usage = "usage: nimdeck apps history ID [--json]\n"
@@ -400,7 +398,7 @@ static const cli_command_t history_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"history\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
     .arguments = "ID",
     .min_positional = 1,
     .max_positional = 1,

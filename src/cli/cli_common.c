@@ -8,6 +8,8 @@
 
 #include "cli/cli_internal.h"
 
+const cli_option_spec_t cli_json_only_options[] = {{"json", 0}, {NULL, 0}};
+
 #define CLI_STDIN_MAX (1024 * 1024)
 
 int cli_run_list(const cli_command_t *command, int argc, char **argv, const char *path,

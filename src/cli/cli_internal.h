@@ -26,6 +26,9 @@ typedef struct {
     int takes_value;
 } cli_option_spec_t;
 
+/* Options of the commands whose only option is --json. */
+extern const cli_option_spec_t cli_json_only_options[];
+
 typedef struct {
     const char *name;   /* the spec's name */
     const char *value;  /* points into argv, or NULL for a flag */

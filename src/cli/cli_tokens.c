@@ -133,8 +133,6 @@ out:
     return rc;
 }
 
-static const cli_option_spec_t json_only[] = {{"json", 0}, {NULL, 0}};
-
 static const cli_command_t list_command = {
     .name = "tokens list",
     .usage = "usage: nimdeck tokens list [--json]\n"
@@ -146,7 +144,7 @@ static const cli_command_t list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"tokens\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int tokens_list(int argc, char **argv)

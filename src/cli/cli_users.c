@@ -207,8 +207,6 @@ out:
     return rc;
 }
 
-static const cli_option_spec_t json_only[] = {{"json", 0}, {NULL, 0}};
-
 static const cli_command_t list_command = {
     .name = "users list",
     .usage = "usage: nimdeck users list [--json]\n"
@@ -217,7 +215,7 @@ static const cli_command_t list_command = {
              "\n"
              "Options:\n"
              "  --json    print the API object {\"users\": [...]}\n",
-    .options = json_only,
+    .options = cli_json_only_options,
 };
 
 static int users_list(int argc, char **argv)

@@ -128,7 +128,7 @@ static int sq_agent_get(store_t *st, const char *id, char *name_out, size_t name
         }
     }
     sqlite3_finalize(stmt);
-    return rc < 0 ? STORE_ERROR : rc == 1 ? STORE_OK : STORE_NOT_FOUND;
+    return sq_lookup_result(rc);
 }
 
 static int sq_agent_touch(store_t *st, const char *id, int64_t now)

@@ -140,7 +140,7 @@ static int sq_instance_get(store_t *st, const char *id, store_instance_t *out)
     if (rc == 1)
         rc = sq_instance_read(st, stmt, out) == STORE_OK ? 1 : STORE_ERROR;
     sqlite3_finalize(stmt);
-    return rc < 0 ? STORE_ERROR : rc == 1 ? STORE_OK : STORE_NOT_FOUND;
+    return sq_lookup_result(rc);
 }
 
 static int sq_instance_collect(store_t *st, sqlite3_stmt *stmt, store_instance_t **out,

@@ -36,6 +36,14 @@ sqlite3_stmt *sq_vprepare(store_t *st, const char *sql, const char *types, va_li
 /* Step once: 1 for a row, 0 when done, STORE_ERROR with the message set. */
 int sq_step(store_t *st, sqlite3_stmt *stmt);
 
+/* Map the result of sq_step on a one-row lookup to a store result. */
+static inline int sq_lookup_result(int step_rc)
+{
+    if (step_rc < 0)
+        return STORE_ERROR;
+    return step_rc == 1 ? STORE_OK : STORE_NOT_FOUND;
+}
+
 /* Run a statement without result rows. Returns STORE_OK, STORE_EXISTS on a
  * primary-key or unique violation, or STORE_ERROR. *changes (when non-NULL)
  * receives the number of rows changed. */

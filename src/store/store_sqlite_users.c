@@ -45,7 +45,7 @@ static int sq_user_get(store_t *st, const char *name, store_user_t *out)
         out->created_at = sqlite3_column_int64(stmt, 3);
     }
     sqlite3_finalize(stmt);
-    return rc < 0 ? STORE_ERROR : rc == 1 ? STORE_OK : STORE_NOT_FOUND;
+    return sq_lookup_result(rc);
 }
 
 static int sq_user_list(store_t *st, json_t **rows)
@@ -199,7 +199,7 @@ static int sq_token_read(store_t *st, sqlite3_stmt *stmt, store_token_t *out)
         out->revoked = sqlite3_column_int(stmt, 7);
     }
     sqlite3_finalize(stmt);
-    return rc < 0 ? STORE_ERROR : rc == 1 ? STORE_OK : STORE_NOT_FOUND;
+    return sq_lookup_result(rc);
 }
 
 static int sq_token_find_hash(store_t *st, const char *hash, store_token_t *out)
