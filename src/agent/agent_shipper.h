@@ -9,14 +9,15 @@
 typedef struct agent_shipper agent_shipper_t;
 
 /* Start the shipper thread. server_url and token are copied. max_lines
- * bounds the queue (0 means 10000). Returns NULL when memory or the thread
- * cannot be had. */
+ * is the maximum number of queued lines (0 means 10000). Returns NULL when
+ * memory runs out or the thread cannot be created. */
 agent_shipper_t *agent_shipper_start(const char *server_url, const char *token, size_t max_lines);
 
-/* Queue one line (already masked; any bytes) of instance_id's stream
- * ("stdout" or "stderr"). Returns 0, or -1 when the queue is full and the
- * line was dropped: the caller counts those. Thread-safe; never blocks on
- * the network. */
+/* Queue one line of instance_id's stream ("stdout" or "stderr"). The line
+ * is already masked and may contain any bytes. Returns 0, or -1 when the
+ * line was dropped because the queue is full (max_lines lines or 8 MiB of
+ * text) or memory ran out. The caller counts dropped lines. Thread-safe,
+ * and does not wait on the network. */
 int agent_shipper_push(agent_shipper_t *shipper, const char *instance_id, const char *stream,
                        int64_t time_ms, const char *text, size_t len);
 

@@ -13,15 +13,17 @@
 char **agent_spawn_argv(const json_t *command, int port, const char *self_exe, char *err,
                         size_t err_size);
 
-/* Variables of the agent's environment with this prefix (NIMDECK_TOKEN,
- * NIMDECK_SERVER, NIMDECK_DATA, ...) never reach an instance. */
+/* Prefix of the agent's own variables (NIMDECK_TOKEN, NIMDECK_SERVER,
+ * NIMDECK_DATA, ...). An instance does not inherit them from the agent's
+ * environment, but its configuration's env may still set such a name. */
 #define AGENT_SPAWN_PRIVATE_PREFIX "NIMDECK_"
 
-/* Build a NULL-terminated "NAME=VALUE" environment: base first, without its
- * AGENT_SPAWN_PRIVATE_PREFIX variables, then every entry of overrides (a
- * JSON object of strings; numbers and booleans are written as JSON text,
- * null is skipped), then PORT and NIM_SERVER_PORT. A later name replaces an
- * earlier one in place, and an override may set a NIMDECK_ name itself. Returns a list to free with
+/* Build a NULL-terminated "NAME=VALUE" environment in this order: base
+ * without its AGENT_SPAWN_PRIVATE_PREFIX variables, then every entry of
+ * overrides, then PORT and NIM_SERVER_PORT. overrides is a JSON object of
+ * strings, in which numbers and booleans are written as JSON text and null
+ * values are skipped. A later name replaces an earlier one in place, and an
+ * override may set a NIMDECK_ name itself. Returns a list to free with
  * agent_spawn_free, or NULL when memory runs out. */
 char **agent_spawn_env(char *const *base, const json_t *overrides, int port);
 

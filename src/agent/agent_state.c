@@ -184,9 +184,9 @@ static int agent_state_lock(const char *path, const char *agent_name)
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        log_warn("agent", "another agent '%s' (name@server) runs on this machine (it holds %s); this one "
-                 "keeps no state file, so processes left by a crash of it will not be cleaned "
-                 "up; give each agent its own --name", agent_name, lock_path);
+        log_warn("agent", "another agent '%s' (name@server) is already running on this machine "
+                 "and has the lock on %s. This agent keeps no state file, so processes left "
+                 "by a crash of it will not be cleaned up. Give each agent its own --name", agent_name, lock_path);
         close(fd);
         return -1;
     }

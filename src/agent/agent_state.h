@@ -18,14 +18,15 @@ typedef struct agent_state agent_state_t;
  * [A-Za-z0-9._-] as '_'. Returns 0, or -1 when out is too small. */
 int agent_state_path(const char *agent_name, char *out, size_t size);
 
-/* Take the state file of agent_name for this agent: lock it (the lock file
- * beside it, "PATH.lock", is held while the agent runs and released by the
- * kernel when the process dies), kill every process group an earlier run
- * left in it with SIGKILL, remove their working directories, and clear it.
- * Each kill is logged with the instance id. Returns NULL, after logging
- * why, when the state cannot be kept: another live agent of the same name
- * on this machine holds the lock, or the file is not this user's. The agent
- * then runs without it. */
+/* Open and lock the state file of agent_name, then clean up after an earlier
+ * run. The lock is on "PATH.lock" beside the state file. This agent holds it
+ * while it runs, and the kernel releases it when the process dies. Every
+ * process group that an earlier run left in the file is killed with SIGKILL
+ * and its working directory is removed, and then the file is cleared. Each
+ * kill is logged with the instance id.
+ * Returns NULL, after logging why, when the state cannot be kept: another
+ * live agent of the same name on this machine holds the lock, or the file
+ * is not this user's. The agent then runs without a state file. */
 agent_state_t *agent_state_open(const char *agent_name);
 
 /* Record the process group pgid (whose leader is the process pgid, still

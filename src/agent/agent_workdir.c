@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Deeper trees are left in place: each level holds a descriptor open. */
+/* Maximum directory depth that removal descends. Deeper trees are left in
+ * place, because each level keeps one file descriptor open. */
 #define AGENT_WORKDIR_MAX_DEPTH 256
 
 /* Processes of an instance may still be dying when the removal begins and

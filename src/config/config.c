@@ -35,9 +35,20 @@ static size_t config_utf8_boundary(const char *text, size_t len)
     if (start == 0)
         return len;
 
+    /* The lead byte gives the length of its sequence. A sequence with fewer
+     * bytes than that is incomplete, so the prefix ends before its lead byte. */
     unsigned char lead = (unsigned char)text[start - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    return len - (start - 1) < need ? start - 1 : len;
+    size_t need = 1;
+    if (lead >= 0xF0)
+        need = 4;
+    else if (lead >= 0xE0)
+        need = 3;
+    else if (lead >= 0xC0)
+        need = 2;
+
+    if (len - (start - 1) < need)
+        return start - 1;
+    return len;
 }
 
 static void config_trim_utf8(char *text)
@@ -66,8 +77,8 @@ void config_describe(const json_t *value, char *out, size_t size)
     case JSON_STRING: {
         const char *text = json_string_value(value);
         size_t len = json_string_length(value);
-        size_t shown = len > 40 ? config_utf8_boundary(text, 40) : len;
-        snprintf(out, size, "\"%.*s%s\"", (int)shown, text, shown < len ? "..." : "");
+        size_t quoted_len = len > 40 ? config_utf8_boundary(text, 40) : len;
+        snprintf(out, size, "\"%.*s%s\"", (int)quoted_len, text, quoted_len < len ? "..." : "");
         break;
     }
     case JSON_INTEGER:

@@ -11,13 +11,14 @@ typedef struct {
     char message[512];  /* names the key and the fix */
 } config_error_t;
 
-/* Check cfg against the schema: known keys only, types, required fields
- * (name, project, runtime; image when runtime is "docker"; a non-empty
- * command when runtime is "process"), ranges. Fills in defaults for absent
- * optional keys (version 1, queue "default", route null,
- * idle_time_limit_hours null, env {}, tags [], gpus 0, port null,
- * health_path "/v1/health/ready", docker {} for runtime docker).
- * Returns 0, or -1 with err filled; err's texts are valid UTF-8. */
+/* Validate cfg against the schema and fill in defaults for absent optional
+ * keys. The checks cover unknown keys, types, ranges and the required fields:
+ * name, project and runtime, plus image when runtime is "docker" and a
+ * non-empty command when runtime is "process". The defaults are version 1,
+ * queue "default", route null, idle_time_limit_hours null, env {}, tags [],
+ * gpus 0, port null, health_path "/v1/health/ready", and docker {} for
+ * runtime docker. Returns 0, or -1 with err filled. The texts in err are
+ * valid UTF-8. */
 int config_validate(json_t *cfg, config_error_t *err);
 
 /* Apply "KEY=VALUE" (dots address nested objects, creating them; VALUE is

@@ -51,24 +51,13 @@ static void gw_poller_release(gw_poller_t *poller)
     free(poller);
 }
 
-static void gw_deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 /* Sleep for the back-off unless stop comes first. Returns 1 when stopping. */
 static int gw_poller_backoff(gw_poller_t *poller)
 {
     struct timespec deadline;
     int stop;
 
-    gw_deadline_in(&deadline, GW_POLL_BACKOFF_MS);
+    clock_mono_deadline(GW_POLL_BACKOFF_MS, &deadline);
     pthread_mutex_lock(&poller->lock);
     while (!poller->stop &&
            pthread_cond_timedwait(&poller->changed, &poller->lock, &deadline) == 0)
@@ -264,7 +253,7 @@ int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms, long *rejected
     struct timespec deadline;
     int result;
 
-    gw_deadline_in(&deadline, timeout_ms);
+    clock_mono_deadline(timeout_ms, &deadline);
     pthread_mutex_lock(&poller->lock);
     while (poller->current == NULL && poller->rejected_status == 0 &&
            pthread_cond_timedwait(&poller->changed, &poller->lock, &deadline) == 0)

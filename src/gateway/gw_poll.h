@@ -35,9 +35,10 @@ int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms, long *rejected
  * only for a pointer swap, so the loop thread may call it per request. */
 gw_state_t *gw_poller_current(gw_poller_t *poller, int64_t *age_ms);
 
-/* Stop polling and release the caller's handle. The thread may be inside a
- * long poll (up to ~30 s): it is detached and frees the shared state itself
- * when that call returns, so this never waits on the network. */
+/* Stop polling and release the caller's handle. The polling thread may be
+ * inside a long poll, whose HTTP timeout is GW_POLL_WAIT_S plus 10 s. The
+ * thread is detached and frees the shared state itself when that request
+ * returns, so gw_poller_stop does not wait on the network. */
 void gw_poller_stop(gw_poller_t *poller);
 
 #endif

@@ -440,13 +440,11 @@ static void gw_proxy_start(gateway_t *gw, http_exchange_t *ex, const gw_admissio
     gw_proxy_leave(p);
 }
 
-static void gw_reply_gateway_only(http_exchange_t *ex, const gw_target_t *target,
-                                  gw_target_kind_t kind)
+static void gw_reply_gateway_only(http_exchange_t *ex, gw_target_kind_t kind)
 {
     const http_request_t *req = http_exchange_request(ex);
     static const char ok[] = "{\"ok\":true}";
 
-    (void)target;
     if (kind == GW_TARGET_OTHER && req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0) {
         http_respond(ex, 200, "application/json", NULL, ok, sizeof(ok) - 1);
         return;
@@ -487,7 +485,7 @@ void gw_proxy_handle(http_exchange_t *ex, void *user)
 
     gw_target_kind_t kind = gw_split_target(req->target, req->target_len, &target);
     if (kind != GW_TARGET_SERVE) {
-        gw_reply_gateway_only(ex, &target, kind);
+        gw_reply_gateway_only(ex, kind);
         return;
     }
 

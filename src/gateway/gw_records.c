@@ -318,17 +318,6 @@ static int gw_records_due(const gw_records_t *records)
     return 0;
 }
 
-static void gw_deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static void *gw_records_thread(void *arg)
 {
     gw_records_t *records = arg;
@@ -347,7 +336,7 @@ static void *gw_records_thread(void *arg)
         }
 
         struct timespec deadline;
-        gw_deadline_after(&deadline, wait > 0 ? wait : GW_RECORDS_PERIOD_MS);
+        clock_mono_deadline(wait > 0 ? wait : GW_RECORDS_PERIOD_MS, &deadline);
         pthread_cond_timedwait(&records->wake, &records->lock, &deadline);
     }
 

@@ -115,17 +115,6 @@ static int gw_forward_request_header(const http_request_t *req, const http_heade
            !gw_name_is(h->name, h->name_len, "Expect");
 }
 
-static int gw_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int gw_is_token_param(const char *param, size_t len)
 {
     static const char *const names[] = {"api_key", "access_token", "token", "key"};
@@ -136,9 +125,9 @@ int gw_is_token_param(const char *param, size_t len)
      * it, so "api%5Fkey" is caught too. */
     for (size_t i = 0; i < len && param[i] != '='; i++) {
         char c = param[i];
-        if (c == '%' && i + 2 < len && gw_hex_value(param[i + 1]) >= 0 &&
-            gw_hex_value(param[i + 2]) >= 0) {
-            c = (char)(gw_hex_value(param[i + 1]) * 16 + gw_hex_value(param[i + 2]));
+        if (c == '%' && i + 2 < len && http_hex_digit(param[i + 1]) >= 0 &&
+            http_hex_digit(param[i + 2]) >= 0) {
+            c = (char)(http_hex_digit(param[i + 1]) * 16 + http_hex_digit(param[i + 2]));
             i += 2;
         }
         if (name_len == sizeof(name))

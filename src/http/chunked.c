@@ -18,7 +18,7 @@ enum {
     CHUNK_END_LF,
 };
 
-static int hex_value(char c)
+int http_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -41,7 +41,7 @@ static int is_line_char(char c)
  * byte is not allowed here. */
 static int step(http_chunked_t *dec, char c)
 {
-    int hex = hex_value(c);
+    int hex = http_hex_digit(c);
 
     switch (dec->state) {
     case CHUNK_SIZE_START:

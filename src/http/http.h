@@ -126,9 +126,9 @@ int http_stream_start(http_exchange_t *ex, int status, const char *content_type,
 int http_stream_write(http_exchange_t *ex, const void *data, size_t len);
 void http_stream_end(http_exchange_t *ex);
 
-/* Close the client's connection without finishing the response, so a
- * client reading a streamed body sees it cut short instead of complete. The
- * close callback fires with aborted = 1. */
+/* Close the client's connection without finishing the response, so that a
+ * client reading a streamed body can tell that it was cut short. The close
+ * callback fires with aborted = 1. */
 void http_exchange_abort(http_exchange_t *ex);
 
 /* Return the standard reason phrase for a status code ("Not Found"). */

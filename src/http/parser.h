@@ -92,6 +92,9 @@ size_t http_header_count(const http_header_t *headers, size_t n, const char *nam
 int http_bearer_token(const http_header_t *headers, size_t num_headers, const char **token,
                       size_t *len);
 
+/* Value of a hexadecimal digit (either case), or -1 for another character. */
+int http_hex_digit(char c);
+
 /* Incremental chunked-body decoder. */
 typedef struct {
     int state;

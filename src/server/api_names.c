@@ -6,7 +6,7 @@
 
 #include "server/server_internal.h"
 
-/* Longest value quoted in an error message, in bytes. */
+/* Maximum length in bytes of a value quoted in an error message. */
 #define API_QUOTE_MAX 80
 
 void api_printable(const char *text, char *out, size_t size)

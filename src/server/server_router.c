@@ -110,14 +110,6 @@ void api_reply_empty(api_ctx_t *ctx, int status)
     http_respond(ctx->ex, status, NULL, NULL, NULL, 0);
 }
 
-static int api_hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = (char)tolower((unsigned char)c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Percent-decode src[0..len) into out; -1 when it does not fit or contains
  * a NUL byte or a bad escape. */
 static int api_decode(const char *src, size_t len, char *out, size_t size, int plus_is_space)
@@ -129,8 +121,8 @@ static int api_decode(const char *src, size_t len, char *out, size_t size, int p
         if (c == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = api_hex_value(src[i + 1]);
-            int lo = api_hex_value(src[i + 2]);
+            int hi = http_hex_digit(src[i + 1]);
+            int lo = http_hex_digit(src[i + 2]);
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             c = (char)(hi * 16 + lo);

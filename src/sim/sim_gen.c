@@ -3,9 +3,9 @@
  * the loop.
  *
  * Lifetime: a generation lives from sim_gen_start until its exchange's close
- * callback, which fires once after the response is finished or when the
- * client disconnects first; the timer handle is then closed and the memory
- * freed in the timer's close callback. */
+ * callback. That callback fires once, after the response is finished or when
+ * the client disconnects first. The timer handle is then closed, and the
+ * timer's close callback frees the memory. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

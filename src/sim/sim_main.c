@@ -104,8 +104,8 @@ static int sim_start(sim_t *sim)
     sim->server = http_server_start(sim->loop, sim->opt.host, sim->opt.port, &limits,
                                     sim_handle_request, sim, err, sizeof(err));
     if (sim->server == NULL) {
-        /* err names the address and says to pick another one. */
-        log_error("sim", "%s (--host and --port set it)", err);
+        /* err names the address and suggests picking another one. */
+        log_error("sim", "%s (set the address with --host and --port)", err);
         return -1;
     }
     sim_say("Listening on http://%s:%d; /v1/health/ready returns 200 after %.3f seconds of "

@@ -184,7 +184,7 @@ typedef struct {
     /* Instances. instance_insert also creates the project, appends the
      * first history entry and console line (log_text), and claims the route.
      * It returns STORE_CONFLICT with holder_out set when a live instance
-     * holds the route, and STORE_NOT_FOUND when the route does not exist. */
+     * already has the route, and STORE_NOT_FOUND when the route does not exist. */
     int (*instance_insert)(store_t *st, const store_instance_t *inst, const char *log_text,
                            char *holder_out, size_t holder_size);
     int (*instance_get)(store_t *st, const char *id, store_instance_t *out);
@@ -218,11 +218,11 @@ typedef struct {
     int (*route_get)(store_t *st, const char *name, char *holder_out, size_t holder_size);
     int (*route_list)(store_t *st, json_t **rows);  /* name, instance_id, created_at */
     /* Delete a route. Returns STORE_CONFLICT, with holder_out set, while a
-     * live instance holds it. */
+     * live instance has it. */
     int (*route_delete)(store_t *st, const char *name, char *holder_out, size_t holder_size);
 
-    /* Vault. The store sees only encrypted values, and vault.h describes the
-     * encryption. */
+    /* Vault. The store receives and stores only encrypted values, and vault.h
+     * describes the encryption. */
     int (*vault_put)(store_t *st, const char *user, const char *name, const unsigned char *nonce,
                      size_t nonce_len, const unsigned char *ciphertext, size_t ciphertext_len,
                      int64_t now);

@@ -124,13 +124,13 @@ int api_call_cancellable(const char *base_url, const char *token, const char *me
     if (response.len > 0)
         res->body = json_loadb(response.data, response.len, 0, NULL);
     if (res->status >= 400) {
-        snprintf(res->error, sizeof(res->error), "server answered HTTP %ld", res->status);
+        snprintf(res->error, sizeof(res->error), "server responded with HTTP %ld", res->status);
         api_read_error(res);
     }
     rc = 0;
 
 out:
-    /* The Authorization line holds the token: wipe it before freeing. */
+    /* The Authorization line contains the token, so wipe it before freeing. */
     if (auth.data != NULL)
         memset(auth.data, 0, auth.len);
     curl_slist_free_all(headers);

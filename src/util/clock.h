@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): for stored times. */
 int64_t clock_wall_ms(void);
@@ -13,6 +14,10 @@ int64_t clock_mono_ms(void);
 
 /* Microseconds on CLOCK_MONOTONIC: for request latencies. */
 int64_t clock_mono_us(void);
+
+/* Fill out with the CLOCK_MONOTONIC time ms milliseconds from now, as a
+ * deadline for pthread_cond_timedwait on a condition set to that clock. */
+void clock_mono_deadline(int64_t ms, struct timespec *out);
 
 /* Format a wall-clock time as RFC 3339 UTC with milliseconds into out
  * (at least 32 bytes). */

@@ -71,7 +71,7 @@ export class Up {
     fs.closeSync(log);
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
 
-    await waitFor('the API to answer', async () => {
+    await waitFor('the API to respond', async () => {
       try {
         const res = await fetch(`${this.apiUrl}/api/v1/health`);
         return res.ok;
@@ -79,7 +79,7 @@ export class Up {
         return false;
       }
     }, 20000);
-    await waitFor('the gateway to answer', async () => {
+    await waitFor('the gateway to respond', async () => {
       try {
         const res = await fetch(`${this.gatewayUrl}/healthz`);
         return res.ok;
@@ -112,10 +112,10 @@ export class Up {
       cwd: this.dataDir,
       env: { ...process.env, NIMDECK_SERVER: this.apiUrl, NIMDECK_TOKEN: token ?? this.adminToken, ...env },
     });
-    // `tokens create` prints a token: keep it out of the test output.
-    const shown = args[0] === 'tokens' && args[1] === 'create' ? '[token not shown]\n' : res.stdout;
+    // `tokens create` prints a token, so the log replaces its output with a placeholder.
+    const loggedStdout = args[0] === 'tokens' && args[1] === 'create' ? '[token not shown]\n' : res.stdout;
     fs.appendFileSync(path.join(outputDir, `${this.name}-cli.log`),
-      `$ nimdeck ${args.join(' ')}\n[exit ${res.status}]\n${shown}${res.stderr}\n`);
+      `$ nimdeck ${args.join(' ')}\n[exit ${res.status}]\n${loggedStdout}${res.stderr}\n`);
     return res;
   }
 

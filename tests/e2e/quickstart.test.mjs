@@ -29,7 +29,7 @@ after(async () => {
   process.kill(upPid, 'SIGKILL');
 });
 
-test('quickstart ends with a working curl command', async () => {
+test('quickstart curl command works', async () => {
   const api = await freePort();
   const gateway = await freePort();
   const data = tempDir('quickstart');
@@ -48,9 +48,9 @@ test('quickstart ends with a working curl command', async () => {
   });
   if (fs.existsSync(pidFile)) upPid = Number(fs.readFileSync(pidFile, 'utf8'));
 
-  // The output holds a token: keep only its shape in the test output.
-  const shown = res.stdout.replace(/nd_[A-Za-z0-9_-]{43}/g, 'nd_[token]');
-  fs.writeFileSync(path.join(outputDir, 'quickstart.log'), `${shown}${res.stderr}`);
+  // The output contains a token, so the log keeps only its shape.
+  const maskedStdout = res.stdout.replace(/nd_[A-Za-z0-9_-]{43}/g, 'nd_[token]');
+  fs.writeFileSync(path.join(outputDir, 'quickstart.log'), `${maskedStdout}${res.stderr}`);
   assert.equal(res.status, 0, res.stderr);
   assert.ok(upPid > 1, 'quickstart wrote no nimdeck-up.pid');
 
@@ -67,8 +67,8 @@ test('quickstart ends with a working curl command', async () => {
     command.push(line);
     if (!line.trimEnd().endsWith('\\')) break;
   }
-  const answer = execFileSync('bash', ['-c', command.join('\n')], { encoding: 'utf8', timeout: 60000 });
-  const body = JSON.parse(answer);
+  const output = execFileSync('bash', ['-c', command.join('\n')], { encoding: 'utf8', timeout: 60000 });
+  const body = JSON.parse(output);
   assert.equal(body.object, 'chat.completion');
   assert.ok(body.choices[0].message.content.length > 0);
 });

@@ -1,9 +1,9 @@
-/* End-to-end tests of the agent against a fake server in this process:
- * registration, a lease through readiness to a requested stop, an exit on
- * its own, agent_stop, a rejected token, lost final statuses, a second
- * registration, and the clean-up of what a crashed agent left running. The
- * fake also serves the instance's health path, so the instance itself can
- * be a plain shell. */
+/* End-to-end tests of the agent against a fake server in this process.
+ * They cover registration, a lease through readiness to a requested stop, an
+ * instance that exits on its own, agent_stop, a rejected token, lost final
+ * statuses and a second registration. They also cover the clean-up of the
+ * processes that a crashed agent left running. The fake also serves the
+ * instance's health path, so the instance itself can be a plain shell. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -54,7 +54,7 @@ typedef struct {
     int reject_finals;      /* stopped/failed reports to reject with 503, or -1 for all */
     int rejected_finals;
     int forget_agent;       /* respond to the next work poll with 404 */
-    json_t *register_stop;  /* the "stop" of registration answers */
+    json_t *register_stop;  /* "stop" list in registration responses */
 } fake_t;
 
 typedef struct {
@@ -441,11 +441,11 @@ static void flow_lease_ready_stop(void **state)
     assert_non_null(report);
     json_decref(report);
 
-    int64_t asked = clock_mono_ms();
+    int64_t stop_requested_at = clock_mono_ms();
     fake_request_stop(fake, "inst-1");
     report = fake_wait_status(fake, "inst-1", "stopped", 5000);
     assert_non_null(report);
-    assert_true(clock_mono_ms() - asked < 2000);
+    assert_true(clock_mono_ms() - stop_requested_at < 2000);
     assert_null(json_object_get(report, "reason"));
     json_decref(report);
 
@@ -701,9 +701,9 @@ static void flow_reregister_keeps_running(void **state)
     fake_stop(fake);
 }
 
-/* A server that declared the agent lost answers its next poll with 404
- * and lists the ended instance in the registration's stop: the agent
- * stops that process. */
+/* A server that declared the agent lost responds to its next poll with 404
+ * and lists the ended instance in the registration's "stop" list. The agent
+ * must then stop that process. */
 static void flow_register_stop_ends_process(void **state)
 {
     fake_t *fake = fake_start();

@@ -134,11 +134,15 @@ static void rates_over_interval(void **state)
     cur.disk_write_bytes = 4096;
 
     agent_procfs_rates(&prev, &cur, &rates);
-    assert_true(rates.cpu_percent > 24.99 && rates.cpu_percent < 25.01);
-    assert_true(rates.net_rx_bytes_per_s > 1999.9 && rates.net_rx_bytes_per_s < 2000.1);
+    assert_true(rates.cpu_percent > 24.99);
+    assert_true(rates.cpu_percent < 25.01);
+    assert_true(rates.net_rx_bytes_per_s > 1999.9);
+    assert_true(rates.net_rx_bytes_per_s < 2000.1);
     assert_true(rates.net_tx_bytes_per_s == 0);
-    assert_true(rates.disk_read_bytes_per_s > 511.9 && rates.disk_read_bytes_per_s < 512.1);
-    assert_true(rates.disk_write_bytes_per_s > 2047.9 && rates.disk_write_bytes_per_s < 2048.1);
+    assert_true(rates.disk_read_bytes_per_s > 511.9);
+    assert_true(rates.disk_read_bytes_per_s < 512.1);
+    assert_true(rates.disk_write_bytes_per_s > 2047.9);
+    assert_true(rates.disk_write_bytes_per_s < 2048.1);
 }
 
 static void read_live_proc(void **state)

@@ -585,7 +585,7 @@ static void validate_env_string_hidden(void **state)
     json_decref(cfg);
 }
 
-static void set_path_steals(void **state)
+static void set_path_takes_ownership(void **state)
 {
     (void)state;
     json_t *cfg = load(sim_config);
@@ -713,7 +713,7 @@ int main(void)
         cmocka_unit_test(set_through_scalar_shows_value),
         cmocka_unit_test(set_missing_equals_hides_env),
         cmocka_unit_test(validate_env_string_hidden),
-        cmocka_unit_test(set_path_steals),
+        cmocka_unit_test(set_path_takes_ownership),
         cmocka_unit_test(unset_removes_keys),
         cmocka_unit_test(secret_names),
         cmocka_unit_test(export_nulls_secrets),

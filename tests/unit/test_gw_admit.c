@@ -154,8 +154,8 @@ static void admit_403_404_503(void **state_arg)
     gw_state_unref(state);
 }
 
-/* An instance that does not serve yet says why, and only one that will
- * serve soon asks the client to retry. */
+/* For an instance that is not serving, the 503 admission names the reason.
+ * Only an instance expected to serve soon gets a nonzero retry_after_s. */
 static void admit_503_by_status(void **state_arg)
 {
     char alice[65], err[256];

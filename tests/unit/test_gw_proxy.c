@@ -976,8 +976,8 @@ static void proxy_query_token_dropped(void **state)
     pthread_mutex_unlock(&fake_lock);
 }
 
-/* Queued and stopping instances say why they do not serve; only the queued
- * one asks the client to retry. */
+/* A 503 for a queued or stopping instance gives the reason in its message.
+ * Only the response for the queued instance has Retry-After. */
 static void proxy_not_serving_503(void **state)
 {
     reply_t r;
@@ -1079,8 +1079,9 @@ static void proxy_stream_without_usage_estimated(void **state)
     json_decref(rec);
 }
 
-/* A token the server refuses fails the start at once, naming the cause,
- * instead of a gateway that answers 503 for ever. */
+/* A token that the server rejects makes gateway_start fail at once with an
+ * error naming the cause, instead of starting a gateway that responds with
+ * 503 indefinitely. */
 static void proxy_start_rejected_token(void **state)
 {
     static const struct {

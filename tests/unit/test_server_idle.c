@@ -257,7 +257,8 @@ static void lost_agent_fails_instances(void **state)
     pthread_join(thread, NULL);
 }
 
-/* A registration of name with running ids; returns the answer's stop. */
+/* Register agent name with the running ids in running_json, and return the
+ * "stop" list of the registration response. */
 static json_t *register_running(fixture_t *f, const char *name, const char *running_json)
 {
     api_result_t res;
@@ -282,7 +283,7 @@ static long poll_now(fixture_t *f, const char *agent)
     return status;
 }
 
-static void lost_agent_told_to_stop(void **state)
+static void lost_agent_gets_stop_list(void **state)
 {
     fixture_t *f = *state;
     char back[32], slow[32], old[32], live[32], running[128], status[32];
@@ -307,7 +308,9 @@ static void lost_agent_told_to_stop(void **state)
     status_of(f, live, status, sizeof(status));
     assert_string_equal(status, "loading");
 
-    /* Back again: asked to register, then told which of its instances ended. */
+    /* When the lost agent polls again, the server responds with 404 so that it
+     * registers again. The registration response lists which of its
+     * instances ended. */
     assert_int_equal(poll_now(f, back), 404);
     snprintf(running, sizeof(running), "[\"%s\", \"no-such-instance\"]", old);
     json_t *stop = register_running(f, "back", running);
@@ -334,7 +337,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(lost_agent_fails_instances,
                                         fixture_setup_short_agent_timeout, fixture_teardown),
-        cmocka_unit_test_setup_teardown(lost_agent_told_to_stop,
+        cmocka_unit_test_setup_teardown(lost_agent_gets_stop_list,
                                         fixture_setup_short_agent_timeout, fixture_teardown),
     };
 

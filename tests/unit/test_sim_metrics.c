@@ -46,7 +46,8 @@ static void histogram_buckets_inclusive(void **state)
     assert_int_equal(m.e2e.counts[1], 1);
     assert_int_equal(m.e2e.counts[m.e2e.n], 1);
     assert_int_equal(m.e2e.count, 3);
-    assert_true(m.e2e.sum > 999.6 && m.e2e.sum < 999.62);
+    assert_true(m.e2e.sum > 999.6);
+    assert_true(m.e2e.sum < 999.62);
 }
 
 static void families_written_once(void **state)
