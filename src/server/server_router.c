@@ -1,6 +1,5 @@
 /* Request dispatch for /api/v1: routing, authentication, permission checks,
  * and the one place where API errors become HTTP responses. */
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
