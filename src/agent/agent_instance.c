@@ -274,11 +274,19 @@ static void agent_instance_supervise(agent_instance_t *inst)
 static int agent_instance_start(agent_instance_t *inst)
 {
     agent_t *agent = inst->agent;
-    agent_runtime_spec_t spec = {inst->id, agent_instance_config(inst),
-                                 json_object_get(inst->lease, "env"),
-                                 agent->self_exe[0] != '\0' ? agent->self_exe : NULL,
-                                 agent->name, agent->state};
-    agent_runtime_events_t events = {inst, agent_instance_on_output, agent_instance_on_exit};
+    agent_runtime_spec_t spec = {
+        .instance_id = inst->id,
+        .config = agent_instance_config(inst),
+        .env = json_object_get(inst->lease, "env"),
+        .self_exe = agent->self_exe[0] != '\0' ? agent->self_exe : NULL,
+        .agent_name = agent->name,
+        .state = agent->state,
+    };
+    agent_runtime_events_t events = {
+        .ctx = inst,
+        .on_output = agent_instance_on_output,
+        .on_exit = agent_instance_on_exit,
+    };
     agent_runtime_handle_t *handle = NULL;
     char err[512], upstream[300];
     int port = 0, stop_now;

@@ -1,5 +1,5 @@
 /* The interface between an instance's lifecycle and what runs it: a local
- * process now, a container next. */
+ * process or a Docker container. */
 #ifndef NIMDECK_AGENT_AGENT_RUNTIME_H
 #define NIMDECK_AGENT_AGENT_RUNTIME_H
 
@@ -19,7 +19,20 @@ typedef struct {
     int status;       /* exit status, when !signaled */
     int signal;       /* signal number, when signaled */
     int exit_code;
+    int oom_killed;   /* the kernel's OOM killer ended it (Docker reports this) */
 } agent_exit_t;
+
+/* Cumulative resource counters of one instance, read by sample. A value the
+ * runtime cannot read is NAN. The sampler turns two readings into rates. */
+typedef struct {
+    double cpu_seconds;        /* CPU time used since the start */
+    double mem_used_bytes;     /* now */
+    double mem_limit_bytes;    /* the instance's memory limit, or NAN for none */
+    double net_rx_bytes;
+    double net_tx_bytes;
+    double disk_read_bytes;
+    double disk_write_bytes;
+} agent_usage_t;
 
 /* Callbacks a runtime makes from its own thread. on_output gets raw bytes in
  * order per stream (not split into lines). on_exit comes once, after the last
@@ -28,6 +41,10 @@ typedef struct {
     void *ctx;
     void (*on_output)(void *ctx, agent_stream_t stream, const char *data, size_t len);
     void (*on_exit)(void *ctx, const agent_exit_t *exit);
+    /* A new loading reason while the instance starts, such as image pull
+     * progress. May be NULL. Called from the runtime's threads, including
+     * from inside start. */
+    void (*on_reason)(void *ctx, const char *reason);
 } agent_runtime_events_t;
 
 /* The instance a lease requests. Borrowed for the duration of start only. */
@@ -39,6 +56,8 @@ typedef struct {
     const char *agent_name;  /* names the working directory; NULL for "agent" */
     agent_state_t *state;    /* records the process group until it ends; NULL for none. It
                                 must outlive the handle. */
+    const char *const *gpu_ids; /* device ids this instance was given, NULL-terminated;
+                                   NULL or empty for none */
 } agent_runtime_spec_t;
 
 typedef struct {
@@ -60,6 +79,10 @@ typedef struct {
 
     /* Wait until on_exit has returned, then free the handle. */
     void (*release)(agent_runtime_handle_t *handle);
+
+    /* Read the instance's resource counters into out. Returns 0, or -1 when
+     * none can be read now. May be NULL for a runtime that cannot. */
+    int (*sample)(agent_runtime_handle_t *handle, agent_usage_t *out);
 } agent_runtime_t;
 
 extern const agent_runtime_t agent_runtime_process;

@@ -97,7 +97,7 @@ static agent_runtime_handle_t *start_shell(events_t *e, const char *script, json
     json_t *config = json_pack("{s:[s, s, s], s:i}", "command", "/bin/sh", "-c", script, "port",
                                24999);
     agent_runtime_spec_t spec = {.instance_id = "test1", .config = config, .env = env};
-    agent_runtime_events_t events = {e, on_output, on_exit_event};
+    agent_runtime_events_t events = {.ctx = e, .on_output = on_output, .on_exit = on_exit_event};
     agent_runtime_handle_t *handle = NULL;
     char err[256] = "";
 
@@ -200,7 +200,7 @@ static void process_exec_failure(void **state)
     json_t *config = json_pack("{s:[s]}", "command", "/nonexistent/nimdeck-test-binary");
     agent_runtime_spec_t spec = {.instance_id = "test2", .config = config};
     events_t e;
-    agent_runtime_events_t events = {&e, on_output, on_exit_event};
+    agent_runtime_events_t events = {.ctx = &e, .on_output = on_output, .on_exit = on_exit_event};
     agent_runtime_handle_t *handle = NULL;
     char err[256] = "";
     int port = 0;
@@ -220,7 +220,7 @@ static void process_free_port_chosen(void **state)
     json_t *config = json_pack("{s:[s, s, s]}", "command", "/bin/sh", "-c", "echo {port} $PORT");
     agent_runtime_spec_t spec = {.instance_id = "test3", .config = config};
     events_t e;
-    agent_runtime_events_t events = {&e, on_output, on_exit_event};
+    agent_runtime_events_t events = {.ctx = &e, .on_output = on_output, .on_exit = on_exit_event};
     agent_runtime_handle_t *handle = NULL;
     char err[256] = "", expected[64];
     int port = 0;
@@ -276,7 +276,7 @@ static void process_private_workdir(void **state)
                                24997);
     agent_runtime_spec_t spec = {.instance_id = "inst/4", .config = config,
                                  .agent_name = "agent one"};
-    agent_runtime_events_t events = {&e, on_output, on_exit_event};
+    agent_runtime_events_t events = {.ctx = &e, .on_output = on_output, .on_exit = on_exit_event};
     agent_runtime_handle_t *h = NULL;
     char err[256] = "";
     assert_int_equal(agent_runtime_process.start(&spec, &events, &h, &port, err, sizeof(err)), 0);

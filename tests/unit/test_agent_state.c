@@ -123,7 +123,7 @@ static void crashing_agent(const char *name, int report_fd)
                                "sleep 60 & echo \"$$ $!\"; wait", "port", 24996);
     agent_runtime_spec_t spec = {.instance_id = "inst-9", .config = config, .agent_name = name,
                                  .state = state};
-    agent_runtime_events_t events = {&report_fd, forward_output, ignore_exit};
+    agent_runtime_events_t events = {.ctx = &report_fd, .on_output = forward_output, .on_exit = ignore_exit};
     agent_runtime_handle_t *handle = NULL;
     char err[256];
     int port;
