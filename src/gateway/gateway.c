@@ -24,14 +24,26 @@ static void *gw_loop_thread(void *arg)
     return NULL;
 }
 
+/* Close what the loop thread owns, in order: client connections (whose
+ * close callbacks abort the upstreams and record the requests as
+ * cancelled), then the idle upstream connections, then the recorder, whose
+ * last flush carries those records. */
+static void gw_close_loop_side(gateway_t *gw)
+{
+    if (gw->http != NULL)
+        http_server_stop(gw->http);
+    gw->http = NULL;
+    if (gw->pools != NULL)
+        gw_pools_close(gw->pools);
+    gw_recorder_close(gw->recorder);
+    gw->recorder = NULL;
+}
+
 static void gw_on_stop(uv_async_t *async)
 {
     gateway_t *gw = async->data;
 
-    /* Closing the connections aborts every exchange, whose close callbacks
-     * abort the upstreams and record the requests as cancelled. */
-    http_server_stop(gw->http);
-    gw->http = NULL;
+    gw_close_loop_side(gw);
     uv_close((uv_handle_t *)&gw->stop_async, NULL);
 }
 
@@ -46,12 +58,16 @@ static void gw_on_walk_close(uv_handle_t *handle, void *arg)
 static void gw_free(gateway_t *gw, int loop_ready)
 {
     if (loop_ready) {
-        if (gw->http != NULL)
-            http_server_stop(gw->http);
+        gw_close_loop_side(gw);
         uv_walk(&gw->loop, gw_on_walk_close, NULL);
         uv_run(&gw->loop, UV_RUN_DEFAULT);
         uv_loop_close(&gw->loop);
     }
+    gw_pools_free(gw->pools);
+    gw_proxy_free_spares(gw);
+    gw_state_unref(gw->state);
+    buf_free(&gw->request_scratch);
+    buf_free(&gw->pending_head.extra);
     gw_poller_stop(gw->poller);
     gw_records_stop(gw->records);
     free(gw);
@@ -68,7 +84,7 @@ size_t gw_connection_limit(uint64_t nofile, size_t fallback)
 
 /* Each proxied request uses two descriptors, so the HTTP server's own
  * default could pass the process's limit and make accept fail instead. */
-static void gw_set_connection_limit(http_limits_t *limits)
+static void gw_set_connection_limit(http_limits_t *limits, size_t requested)
 {
     struct rlimit nofile;
     uint64_t limit = 0;
@@ -76,7 +92,17 @@ static void gw_set_connection_limit(http_limits_t *limits)
     if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
         limit = (uint64_t)nofile.rlim_cur;
     limits->max_connections = gw_connection_limit(limit, limits->max_connections);
-    if (limit > 0)
+    if (requested > 0 && requested <= limits->max_connections) {
+        limits->max_connections = requested;
+        log_info("gateway", "accepting at most %zu client connections (--max-connections)",
+                 requested);
+        return;
+    }
+    if (requested > 0)
+        log_warn("gateway", "--max-connections %zu exceeds what the descriptor limit %llu "
+                 "allows at two per proxied request; using %zu", requested,
+                 (unsigned long long)limit, limits->max_connections);
+    else if (limit > 0)
         log_info("gateway", "accepting at most %zu client connections: descriptor limit %llu, "
                  "two per proxied request and %d kept free", limits->max_connections,
                  (unsigned long long)limit, GW_RESERVED_FDS);
@@ -85,16 +111,61 @@ static void gw_set_connection_limit(http_limits_t *limits)
                  limits->max_connections);
 }
 
+/* The HTTP server's limits from the gateway's options (zero fields keep the
+ * server's defaults). */
+static void gw_http_limits(const gateway_options_t *opts, http_limits_t *limits)
+{
+    const gateway_limits_t *in = &opts->limits;
+
+    http_limits_default(limits);
+    if (in->max_header_bytes > 0)
+        limits->max_header_bytes = in->max_header_bytes;
+    if (in->max_headers > 0)
+        limits->max_headers = in->max_headers;
+    if (in->max_body_bytes > 0)
+        limits->max_body_bytes = in->max_body_bytes;
+    if (in->header_timeout_ms > 0)
+        limits->header_timeout_ms = in->header_timeout_ms;
+    if (in->idle_timeout_ms > 0)
+        limits->idle_timeout_ms = in->idle_timeout_ms;
+    if (in->write_buffer_bytes > 0)
+        limits->write_high_water = in->write_buffer_bytes;
+    if (in->write_stall_timeout_ms > 0)
+        limits->write_stall_timeout_ms = in->write_stall_timeout_ms;
+    if (opts->write_stall_timeout_ms > 0)
+        limits->write_stall_timeout_ms = opts->write_stall_timeout_ms;
+    gw_set_connection_limit(limits, in->max_connections);
+}
+
+static void gw_upstream_limits(const gateway_limits_t *in, gw_upstream_limits_t *limits)
+{
+    gw_upstream_limits_default(limits);
+    if (in->upstream_connect_timeout_ms > 0)
+        limits->connect_timeout_ms = in->upstream_connect_timeout_ms;
+    if (in->upstream_first_byte_timeout_ms > 0)
+        limits->first_byte_timeout_ms = in->upstream_first_byte_timeout_ms;
+    if (in->upstream_keepalive < 0)
+        limits->max_idle = 0;
+    else if (in->upstream_keepalive > 0)
+        limits->max_idle = (size_t)in->upstream_keepalive;
+}
+
 static int gw_start_server(gateway_t *gw, const gateway_options_t *opts, char *err,
                            size_t err_size)
 {
     http_limits_t limits;
+    gw_upstream_limits_t upstream;
     const char *host = opts->listen_host ? opts->listen_host : "127.0.0.1";
 
-    http_limits_default(&limits);
-    gw_set_connection_limit(&limits);
-    if (opts->write_stall_timeout_ms > 0)
-        limits.write_stall_timeout_ms = opts->write_stall_timeout_ms;
+    gw_upstream_limits(&opts->limits, &upstream);
+    gw->pools = gw_pools_new(&gw->loop, &upstream);
+    gw->recorder = gw_recorder_new(&gw->loop, gw->records);
+    if (gw->pools == NULL || gw->recorder == NULL) {
+        snprintf(err, err_size, "out of memory starting the gateway");
+        return -1;
+    }
+
+    gw_http_limits(opts, &limits);
     gw->http = http_server_start(&gw->loop, host, opts->listen_port, &limits, gw_proxy_handle, gw,
                                  err, err_size);
     if (gw->http == NULL)

@@ -24,11 +24,6 @@ static void gw_deny(gw_admission_t *out, int status, const char *type, const cha
     va_end(ap);
 }
 
-static int gw_is_ready(const char *status)
-{
-    return strcmp(status, "active") == 0 || strcmp(status, "idle") == 0;
-}
-
 /* The 503 for an instance that cannot take requests, by its status. */
 static void gw_deny_not_serving(gw_admission_t *out, const gw_instance_t *instance)
 {
@@ -99,6 +94,6 @@ void gw_admit(const gw_state_t *state, const http_header_t *headers, size_t num_
                 out->token->user, out->instance->project);
         return;
     }
-    if (!gw_is_ready(out->instance->status) || out->instance->upstream == NULL)
+    if (!gw_instance_serves(out->instance))
         gw_deny_not_serving(out, out->instance);
 }

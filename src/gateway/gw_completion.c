@@ -38,12 +38,28 @@ static int gw_request_usage(json_t *root)
     return json_object_set_new(options, "include_usage", json_true());
 }
 
+/* Whether the body can hold a "stream" member at all. Without the bytes
+ * "stream" and without a \u escape (the only escape that can spell a
+ * letter), it cannot, and parsing the JSON is skipped: most non-streamed
+ * requests then cost one scan. */
+static int gw_may_stream(const char *body, size_t len)
+{
+    if (memmem(body, len, "stream", 6) != NULL)
+        return 1;
+    for (const char *p = memchr(body, '\\', len); p != NULL && p + 1 < body + len;
+         p = memchr(p + 1, '\\', (size_t)(body + len - p - 1))) {
+        if (p[1] == 'u')
+            return 1;
+    }
+    return 0;
+}
+
 int gw_completion_prepare(const char *body, size_t len, gw_completion_t *out)
 {
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    if (len == 0)
+    if (len == 0 || !gw_may_stream(body, len))
         return 0;
 
     json_t *root = json_loadb(body, len, 0, NULL);

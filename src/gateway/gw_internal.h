@@ -8,14 +8,17 @@
 
 #include "gateway/gateway.h"
 #include "gateway/gw_poll.h"
+#include "gateway/gw_recorder.h"
 #include "gateway/gw_records.h"
+#include "gateway/gw_request.h"
+#include "gateway/gw_upstream.h"
 #include "http/http.h"
 
-/* Maximum time for a connect to an instance before the request gets 502. */
-#define GW_CONNECT_TIMEOUT_MS 10000
 /* Maximum size of a non-streamed completion body kept to read its usage
  * object. A larger body is still forwarded whole, but without token counts. */
 #define GW_MAX_USAGE_BODY (4u * 1024 * 1024)
+
+typedef struct gw_proxy gw_proxy_t;
 
 struct gateway {
     uv_loop_t loop;
@@ -28,6 +31,18 @@ struct gateway {
     gw_records_t *records;
     int64_t state_max_age_ms;
     int64_t stale_logged_ms;   /* loop thread: last warning about a stale state */
+
+    /* Loop thread only. */
+    gw_pools_t *pools;         /* keep-alive connections to instances */
+    gw_recorder_t *recorder;   /* batches records without locks */
+    gw_state_t *state;         /* the snapshot in use, with a reference */
+    int64_t state_version;     /* gw_poller_version when state was taken */
+    buf_t request_scratch;     /* upstream request being built (swapped with the upstream's) */
+    /* The response head of the request being read, held back until the
+     * body bytes of the same read can go out with it in one write. */
+    gw_response_head_t pending_head;
+    gw_proxy_t *free_proxies;  /* spare request structs */
+    size_t num_free_proxies;
 };
 
 /* Number of descriptors kept free for everything except client connections,
@@ -43,6 +58,9 @@ size_t gw_connection_limit(uint64_t nofile, size_t fallback);
 
 /* Handle every HTTP request, on the loop thread. user is the gateway. */
 void gw_proxy_handle(http_exchange_t *ex, void *user);
+
+/* Free the spare request structs (at stop, once the loop ran dry). */
+void gw_proxy_free_spares(gateway_t *gw);
 
 /* Send an OpenAI-shaped error {"error": {"message", "type", "code"}}.
  * extra_headers is NULL or "Name: value\r\n" lines. */

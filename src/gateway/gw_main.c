@@ -15,7 +15,7 @@ static void gw_usage(FILE *out)
 {
     fprintf(out,
             "usage: nimdeck gateway [--server URL] [--token-file FILE | --token TOKEN]\n"
-            "                       [--listen HOST:PORT]\n"
+            "                       [--listen HOST:PORT] [LIMIT OPTIONS]\n"
             "\n"
             "Serve every running instance under /serve/PATH/ behind gateway-token checks,\n"
             "streaming responses and recording usage for the server.\n"
@@ -28,8 +28,11 @@ static void gw_usage(FILE *out)
             "                      users can see it in the process list, so prefer\n"
             "                      --token-file or NIMDECK_TOKEN\n"
             "  --listen HOST:PORT  address to serve on (default %s; port 0 picks one)\n"
-            "  --help              show this help\n",
+            "  --help              show this help\n"
+            "\n"
+            "Limits and timeouts (also taken by 'nimdeck up'):\n",
             GW_DEFAULT_SERVER, GW_DEFAULT_LISTEN);
+    gateway_limit_options_help(out);
 }
 
 static const char *gw_env_or(const char *name, const char *fallback)
@@ -53,8 +56,13 @@ int gateway_main(int argc, char **argv)
     const char *token = gw_env_or("NIMDECK_TOKEN", NULL);
     const char *listen = GW_DEFAULT_LISTEN;
     char host[256], err[512], token_text[512];
+    gateway_limits_t limits = {0};
     int port, opt;
 
+    if (gateway_take_limit_options(&argc, argv, &limits, err, sizeof(err)) != 0) {
+        fprintf(stderr, "nimdeck gateway: %s; see --help\n", err);
+        return 2;
+    }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
@@ -91,6 +99,7 @@ int gateway_main(int argc, char **argv)
     service_block_signals();
     gateway_options_t opts = {
         .server_url = server, .api_token = token, .listen_host = host, .listen_port = port,
+        .limits = limits,
     };
     gateway_t *gw = gateway_start(&opts, err, sizeof(err));
     if (gw == NULL) {

@@ -25,7 +25,9 @@ struct gw_poller {
     pthread_cond_t changed;    /* a snapshot arrived, or stop was set */
     int stop;
     gw_state_t *current;
-    int64_t answered_ms;       /* monotonic ms of the last 200 or 304 */
+    /* Read without the lock by the loop thread on every request. */
+    _Atomic int64_t answered_ms;   /* monotonic ms of the last 200 or 304 */
+    _Atomic int64_t version;       /* counts the snapshots published */
     char *server_url;
     char *api_token;
     size_t failures;           /* failed polls since the last success */
@@ -125,9 +127,7 @@ static void gw_poller_rejected(gw_poller_t *poller, long status, const char *why
 
 static void gw_poller_answered(gw_poller_t *poller)
 {
-    pthread_mutex_lock(&poller->lock);
-    poller->answered_ms = clock_mono_ms();
-    pthread_mutex_unlock(&poller->lock);
+    atomic_store(&poller->answered_ms, clock_mono_ms());
 }
 
 static void gw_poller_publish(gw_poller_t *poller, gw_state_t *state)
@@ -135,7 +135,8 @@ static void gw_poller_publish(gw_poller_t *poller, gw_state_t *state)
     pthread_mutex_lock(&poller->lock);
     gw_state_t *old = poller->current;
     poller->current = state;
-    poller->answered_ms = clock_mono_ms();
+    atomic_store(&poller->answered_ms, clock_mono_ms());
+    atomic_fetch_add(&poller->version, 1);
     pthread_cond_broadcast(&poller->changed);
     pthread_mutex_unlock(&poller->lock);
 
@@ -220,6 +221,8 @@ gw_poller_t *gw_poller_start(const char *server_url, const char *api_token, char
         return NULL;
     }
     atomic_init(&poller->refs, 2);
+    atomic_init(&poller->answered_ms, 0);
+    atomic_init(&poller->version, 0);
     pthread_mutex_init(&poller->lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -276,11 +279,20 @@ gw_state_t *gw_poller_current(gw_poller_t *poller, int64_t *age_ms)
 {
     pthread_mutex_lock(&poller->lock);
     gw_state_t *state = poller->current ? gw_state_ref(poller->current) : NULL;
-    int64_t answered = poller->answered_ms;
     pthread_mutex_unlock(&poller->lock);
 
-    *age_ms = clock_mono_ms() - answered;
+    *age_ms = gw_poller_age_ms(poller);
     return state;
+}
+
+int64_t gw_poller_version(const gw_poller_t *poller)
+{
+    return atomic_load(&((gw_poller_t *)poller)->version);
+}
+
+int64_t gw_poller_age_ms(const gw_poller_t *poller)
+{
+    return clock_mono_ms() - atomic_load(&((gw_poller_t *)poller)->answered_ms);
 }
 
 void gw_poller_stop(gw_poller_t *poller)

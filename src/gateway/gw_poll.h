@@ -35,6 +35,14 @@ int gw_poller_wait_first(gw_poller_t *poller, int64_t timeout_ms, long *rejected
  * only for a pointer swap, so the loop thread may call it per request. */
 gw_state_t *gw_poller_current(gw_poller_t *poller, int64_t *age_ms);
 
+/* The number of snapshots published so far, read without the lock: a
+ * caller that caches a snapshot fetches the new one with gw_poller_current
+ * only when this changes. */
+int64_t gw_poller_version(const gw_poller_t *poller);
+
+/* Milliseconds since the last successful poll response, without the lock. */
+int64_t gw_poller_age_ms(const gw_poller_t *poller);
+
 /* Stop polling and release the caller's handle. The polling thread may be
  * inside a long poll, whose HTTP timeout is GW_POLL_WAIT_S plus 10 s. The
  * thread is detached and frees the shared state itself when that request

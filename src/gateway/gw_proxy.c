@@ -5,7 +5,8 @@
  * its close callback) or the upstream (until its end callback or an abort).
  * Callbacks of one side can run inside calls to the other (ending a stream
  * may close the exchange at once), so `depth` counts the callbacks on the
- * stack and only the outermost one frees. */
+ * stack and only the outermost one releases the struct, to a free list that
+ * the next request takes it from. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,10 @@
 #define GW_STATUS_CLIENT_CLOSED 499
 /* Repeated refusals for a stale state are logged at most this often. */
 #define GW_STALE_LOG_EVERY_MS 30000
+/* Spare request structs kept for reuse, and the buffer capacity each may
+ * keep; beyond either, memory goes back to the allocator. */
+#define GW_PROXY_FREE_MAX 1024
+#define GW_PROXY_KEEP_BUF (64u * 1024)
 
 typedef enum {
     GW_USAGE_NONE,   /* not a completion, or a response without usage */
@@ -31,16 +36,18 @@ typedef enum {
     GW_USAGE_JSON,   /* whole completion body kept (bounded) for its usage */
 } gw_usage_mode_t;
 
-typedef struct {
+struct gw_proxy {
     gateway_t *gw;
+    gw_proxy_t *next_free;
     http_exchange_t *ex;       /* NULL once the exchange closed */
     gw_upstream_t *up;         /* NULL once the upstream ended or was aborted */
     int depth;
     int finished;              /* record written, in-flight count lowered if active */
     int inference;             /* a POST: counts as activity once connected */
-    int active;                /* counted in flight with gw_records_begin */
+    int active;                /* counted in flight with gw_recorder_begin */
     int cutting;               /* the gateway itself is closing the client connection */
     int paused;
+    int head_pending;          /* the response head waits in gw->pending_head */
 
     gw_record_t record;
     int64_t start_us;
@@ -56,7 +63,68 @@ typedef struct {
     buf_t body;                /* GW_USAGE_JSON: the response body so far */
     int body_overflow;
     buf_t out;                 /* GW_USAGE_SSE: bytes of one read for the client */
-} gw_proxy_t;
+
+    /* Whether a failed stream can still end cleanly: the client's response
+     * is a chunked event stream and what it got so far ends on an event
+     * boundary (tail holds its last bytes). */
+    int event_stream;
+    int client_chunked;
+    char tail[4];
+    size_t tail_len;
+};
+
+/* ---- allocation and the callback guard ---- */
+
+static gw_proxy_t *gw_proxy_alloc(gateway_t *gw)
+{
+    gw_proxy_t *p = gw->free_proxies;
+
+    if (p == NULL)
+        return calloc(1, sizeof(*p));
+    gw->free_proxies = p->next_free;
+    gw->num_free_proxies--;
+
+    /* Keep the buffers' memory; clear everything else. */
+    buf_t body = p->body, out = p->out;
+    memset(p, 0, sizeof(*p));
+    p->body = body;
+    p->out = out;
+    buf_reset(&p->body);
+    buf_reset(&p->out);
+    return p;
+}
+
+static void gw_proxy_release(gw_proxy_t *p)
+{
+    gateway_t *gw = p->gw;
+
+    gw_sse_free(&p->sse);
+    if (gw->num_free_proxies >= GW_PROXY_FREE_MAX) {
+        buf_free(&p->body);
+        buf_free(&p->out);
+        free(p);
+        return;
+    }
+    if (p->body.cap > GW_PROXY_KEEP_BUF)
+        buf_free(&p->body);
+    if (p->out.cap > GW_PROXY_KEEP_BUF)
+        buf_free(&p->out);
+    p->next_free = gw->free_proxies;
+    gw->free_proxies = p;
+    gw->num_free_proxies++;
+}
+
+void gw_proxy_free_spares(gateway_t *gw)
+{
+    while (gw->free_proxies != NULL) {
+        gw_proxy_t *p = gw->free_proxies;
+        gw->free_proxies = p->next_free;
+        buf_free(&p->body);
+        buf_free(&p->out);
+        free(p);
+    }
+    gw->num_free_proxies = 0;
+}
 
 static void gw_proxy_enter(gw_proxy_t *p)
 {
@@ -67,16 +135,15 @@ static void gw_proxy_leave(gw_proxy_t *p)
 {
     if (--p->depth > 0 || p->ex != NULL || p->up != NULL || !p->finished)
         return;
-    gw_sse_free(&p->sse);
-    buf_free(&p->body);
-    buf_free(&p->out);
-    free(p);
+    gw_proxy_release(p);
 }
 
 static int64_t gw_elapsed_ms(int64_t since_us)
 {
     return (clock_mono_us() - since_us) / 1000;
 }
+
+/* ---- the record ---- */
 
 /* Token counts of a streamed completion, on whichever path it ends: the
  * usage object when one arrived, else the content events the client got
@@ -99,6 +166,24 @@ static void gw_proxy_stream_usage(gw_proxy_t *p)
     r->usage_estimated = 1;
 }
 
+static void gw_proxy_log(const gw_proxy_t *p, int status, int cancelled)
+{
+    const gw_record_t *r = &p->record;
+    const char *how = cancelled ? ", cancelled by the client" : "";
+
+    if (r->usage_estimated)
+        log_debug("gateway", "instance %s: %s %s -> %d in %" PRId64 " ms%s, about %" PRId64
+                  " completion tokens (no usage)", r->instance_id, p->method, p->path, status,
+                  r->latency_ms, how, r->completion_tokens);
+    else if (r->prompt_tokens >= 0)
+        log_debug("gateway", "instance %s: %s %s -> %d in %" PRId64 " ms%s, %" PRId64
+                  " prompt and %" PRId64 " completion tokens", r->instance_id, p->method,
+                  p->path, status, r->latency_ms, how, r->prompt_tokens, r->completion_tokens);
+    else
+        log_debug("gateway", "instance %s: %s %s -> %d in %" PRId64 " ms%s", r->instance_id,
+                  p->method, p->path, status, r->latency_ms, how);
+}
+
 /* Write the request's record and lower its in-flight count, once, on
  * whichever path ends it. */
 static void gw_proxy_finish(gw_proxy_t *p, int status, int cancelled)
@@ -113,18 +198,8 @@ static void gw_proxy_finish(gw_proxy_t *p, int status, int cancelled)
     r->cancelled = cancelled;
     r->latency_ms = gw_elapsed_ms(p->start_us);
     r->ttfb_ms = p->first_byte_us >= 0 ? (p->first_byte_us - p->start_us) / 1000 : -1;
-    gw_records_end(p->gw->records, r, clock_wall_ms(), p->active);
-
-    char tokens[80] = "";
-    if (r->usage_estimated)
-        snprintf(tokens, sizeof(tokens), ", about %" PRId64 " completion tokens (no usage)",
-                 r->completion_tokens);
-    else if (r->prompt_tokens >= 0)
-        snprintf(tokens, sizeof(tokens), ", %" PRId64 " prompt and %" PRId64 " completion tokens",
-                 r->prompt_tokens, r->completion_tokens);
-    log_debug("gateway", "instance %s: %s %s -> %d in %" PRId64 " ms%s%s", r->instance_id,
-              p->method, p->path, status, r->latency_ms,
-              cancelled ? ", cancelled by the client" : "", tokens);
+    gw_recorder_end(p->gw->recorder, r, clock_wall_ms(), p->active);
+    gw_proxy_log(p, status, cancelled);
 }
 
 /* Close the client's connection without finishing the response, so the
@@ -137,7 +212,7 @@ static void gw_exchange_cut(gw_proxy_t *p)
     http_exchange_abort(p->ex);
 }
 
-/* Client side ------------------------------------------------------------ */
+/* ---- client side ---- */
 
 static void gw_proxy_on_close(http_exchange_t *ex, int aborted, void *user)
 {
@@ -170,16 +245,44 @@ static void gw_proxy_on_drain(http_exchange_t *ex, void *user)
     }
 }
 
-/* Hand body bytes to the client, pausing the instance when the client's
- * queue is over its high-water mark. */
-static void gw_proxy_send(gw_proxy_t *p, const char *data, size_t len)
+/* Remember the last bytes the client got, to tell whether its stream ends
+ * on an event boundary. */
+static void gw_proxy_note_tail(gw_proxy_t *p, const char *data, size_t len)
 {
-    if (len == 0 || p->ex == NULL)
-        return;
-    if (p->first_byte_us < 0)
-        p->first_byte_us = clock_mono_us();
+    size_t keep = sizeof(p->tail);
 
-    int rc = http_stream_write(p->ex, data, len);
+    if (len >= keep) {
+        memcpy(p->tail, data + len - keep, keep);
+        p->tail_len = keep;
+        return;
+    }
+    size_t old = p->tail_len + len > keep ? keep - len : p->tail_len;
+    memmove(p->tail, p->tail + p->tail_len - old, old);
+    memcpy(p->tail + old, data, len);
+    p->tail_len = old + len;
+}
+
+/* Whether the bytes sent end with an empty line, whatever the line ends
+ * (CRLF, LF or CR): then no event is half sent. */
+static int gw_proxy_at_event_boundary(const gw_proxy_t *p)
+{
+    static const char *const endings[] = {"\n\n", "\r\r", "\r\n\r\n", "\n\r\n", "\r\n\n",
+                                          "\n\r", "\r\n\r"};
+
+    if (p->tail_len == 0)
+        return 1;
+    for (size_t i = 0; i < sizeof(endings) / sizeof(endings[0]); i++) {
+        size_t n = strlen(endings[i]);
+        if (p->tail_len >= n && memcmp(p->tail + p->tail_len - n, endings[i], n) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* React to a write to the client: pause the instance when the client's
+ * queue is over its high-water mark, stop it when the client is gone. */
+static void gw_proxy_wrote(gw_proxy_t *p, int rc)
+{
     if (rc == 1 && !p->paused && p->up != NULL) {
         p->paused = 1;
         gw_upstream_pause(p->up);
@@ -191,7 +294,40 @@ static void gw_proxy_send(gw_proxy_t *p, const char *data, size_t len)
     }
 }
 
-/* Upstream side ---------------------------------------------------------- */
+/* Send the held response head, with data (the first body bytes) in the
+ * same write. */
+static void gw_proxy_flush_head(gw_proxy_t *p, const char *data, size_t len)
+{
+    gw_response_head_t *head = &p->gw->pending_head;
+
+    if (!p->head_pending)
+        return;
+    p->head_pending = 0;
+    if (p->ex == NULL)
+        return;
+    int rc = http_stream_start_with(p->ex, p->record.status,
+                                    head->content_type[0] ? head->content_type : NULL,
+                                    head->extra.data, data, len);
+    gw_proxy_wrote(p, rc);
+}
+
+/* Hand body bytes to the client. */
+static void gw_proxy_send(gw_proxy_t *p, const char *data, size_t len)
+{
+    if (len == 0 || p->ex == NULL)
+        return;
+    if (p->first_byte_us < 0)
+        p->first_byte_us = clock_mono_us();
+    if (p->event_stream)
+        gw_proxy_note_tail(p, data, len);
+
+    if (p->head_pending)
+        gw_proxy_flush_head(p, data, len);
+    else
+        gw_proxy_wrote(p, http_stream_write(p->ex, data, len));
+}
+
+/* ---- upstream side ---- */
 
 /* Activity is an inference request that reached the instance: model
  * listings, health checks, metrics scrapes and failed connects are
@@ -203,44 +339,44 @@ static void gw_proxy_on_connect(void *user)
     if (!p->inference || p->finished)
         return;
     p->active = 1;
-    gw_records_begin(p->gw->records, p->record.instance_id, clock_wall_ms());
+    gw_recorder_begin(p->gw->recorder, p->record.instance_id, clock_wall_ms());
 }
 
 static void gw_proxy_on_head(void *user, const http_response_t *resp)
 {
     gw_proxy_t *p = user;
-    gw_response_head_t head;
+    gw_response_head_t *head = &p->gw->pending_head;
 
-    gw_proxy_enter(p);
     p->record.status = resp->status;
-
-    if (gw_response_head(resp, 0, &head) != 0) {
-        buf_free(&head.extra);
-        head.extra = (buf_t)BUF_INIT;
-    }
+    if (gw_response_head_reuse(resp, 0, head) != 0)
+        buf_reset(&head->extra);
 
     /* The upstream's Content-Length stays valid unless events may be
      * removed from the body; without it the client gets chunked coding. */
-    int rewrites_body = head.event_stream && p->completion && p->strip_usage;
+    int rewrites_body = head->event_stream && p->completion && p->strip_usage;
     if (resp->content_length >= 0 && !rewrites_body)
-        buf_printf(&head.extra, "Content-Length: %" PRId64 "\r\n", resp->content_length);
+        gw_append_number_header(&head->extra, "Content-Length", (uint64_t)resp->content_length);
+    else
+        p->client_chunked = 1;
+    p->event_stream = head->event_stream;
 
-    if (p->completion && head.event_stream) {
+    if (p->completion && head->event_stream) {
         p->usage_mode = GW_USAGE_SSE;
         gw_sse_init(&p->sse, p->strip_usage, 0);
     } else if (p->completion && resp->status >= 200 && resp->status < 300) {
         p->usage_mode = GW_USAGE_JSON;
     }
 
-    if (p->ex != NULL &&
-        http_stream_start(p->ex, resp->status, head.content_type[0] ? head.content_type : NULL,
-                          head.extra.data) != 0 &&
-        p->up != NULL) {
-        gw_upstream_abort(p->up);
-        p->up = NULL;
-        gw_proxy_finish(p, resp->status, 1);
-    }
-    buf_free(&head.extra);
+    /* Sent with the first body bytes of this read, or at its end. */
+    p->head_pending = 1;
+}
+
+static void gw_proxy_on_read_end(void *user)
+{
+    gw_proxy_t *p = user;
+
+    gw_proxy_enter(p);
+    gw_proxy_flush_head(p, NULL, 0);
     gw_proxy_leave(p);
 }
 
@@ -308,6 +444,32 @@ static void gw_proxy_take_usage(gw_proxy_t *p)
     }
 }
 
+/* The instance failed after the response head went out. An event stream
+ * that stands between events ends with an error event and the last chunk,
+ * which OpenAI clients raise as an API error. Any other body is cut, so the
+ * client sees it is incomplete. */
+static void gw_proxy_end_broken(gw_proxy_t *p, const char *detail)
+{
+    char event[512];
+
+    if (p->ex == NULL)
+        return;
+    if (!p->event_stream || !p->client_chunked || !gw_proxy_at_event_boundary(p)) {
+        gw_exchange_cut(p);
+        return;
+    }
+
+    char message[256];
+    snprintf(message, sizeof(message), "instance %s stopped mid-stream: %s",
+             p->record.instance_id, detail);
+    char *error = gw_error_body("upstream_error", "upstream_error", message);
+    int n = snprintf(event, sizeof(event), "data: %s\n\n", error != NULL ? error : "{}");
+    free(error);
+    if (n > 0 && (size_t)n < sizeof(event))
+        http_stream_write(p->ex, event, (size_t)n);
+    http_stream_end(p->ex);
+}
+
 static void gw_proxy_on_end(void *user, gw_upstream_result_t result, const char *detail)
 {
     gw_proxy_t *p = user;
@@ -318,44 +480,58 @@ static void gw_proxy_on_end(void *user, gw_upstream_result_t result, const char 
 
     if (result == GW_UPSTREAM_DONE) {
         gw_proxy_take_usage(p);
+        gw_proxy_flush_head(p, NULL, 0);
         gw_proxy_finish(p, p->record.status, 0);
         if (p->ex != NULL)
             http_stream_end(p->ex);
         gw_proxy_leave(p);
         return;
     }
+    gw_proxy_flush_head(p, NULL, 0);
 
     log_warn("gateway", "instance %s: request to upstream %s failed: %s", p->record.instance_id,
              p->upstream, detail);
     int started = p->record.status != 0;
-    gw_proxy_finish(p, 502, 0);
+    int timeout = result == GW_UPSTREAM_TIMEOUT;
+    gw_proxy_finish(p, started || !timeout ? 502 : 504, 0);
     if (started) {
-        gw_exchange_cut(p);
+        gw_proxy_end_broken(p, detail);
     } else if (p->ex != NULL) {
         snprintf(message, sizeof(message), "instance %s did not answer: %s",
                  p->record.instance_id, detail);
-        gw_reply_error(p->ex, 502, "service_unavailable",
-                       result == GW_UPSTREAM_CONNECT_FAILED ? "upstream_unreachable"
-                                                            : "upstream_error",
+        gw_reply_error(p->ex, timeout ? 504 : 502, "service_unavailable",
+                       timeout                                   ? "upstream_timeout"
+                       : result == GW_UPSTREAM_CONNECT_FAILED    ? "upstream_unreachable"
+                                                                 : "upstream_error",
                        message, NULL);
     }
     gw_proxy_leave(p);
 }
 
-/* Requests --------------------------------------------------------------- */
+/* ---- requests ---- */
 
 static const gw_upstream_callbacks_t gw_proxy_upstream_callbacks = {
     .on_connect = gw_proxy_on_connect,
     .on_head = gw_proxy_on_head,
     .on_body = gw_proxy_on_body,
+    .on_read_end = gw_proxy_on_read_end,
     .on_end = gw_proxy_on_end,
 };
+
+/* Copy a NUL-terminated string into a fixed field, truncating. */
+static void gw_copy(char *dst, size_t size, const char *src, size_t len)
+{
+    if (len >= size)
+        len = size - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
 
 static gw_proxy_t *gw_proxy_new(gateway_t *gw, http_exchange_t *ex, const gw_admission_t *adm,
                                 const gw_target_t *target)
 {
     const http_request_t *req = http_exchange_request(ex);
-    gw_proxy_t *p = calloc(1, sizeof(*p));
+    gw_proxy_t *p = gw_proxy_alloc(gw);
 
     if (p == NULL)
         return NULL;
@@ -367,26 +543,28 @@ static gw_proxy_t *gw_proxy_new(gateway_t *gw, http_exchange_t *ex, const gw_adm
     p->record.prompt_tokens = -1;
     p->record.completion_tokens = -1;
     p->record.ttfb_ms = -1;
-    snprintf(p->record.instance_id, sizeof(p->record.instance_id), "%s", adm->instance->id);
-    snprintf(p->record.token_id, sizeof(p->record.token_id), "%s", adm->token->id);
-    snprintf(p->upstream, sizeof(p->upstream), "%s", adm->instance->upstream);
-    snprintf(p->method, sizeof(p->method), "%.*s", (int)req->method_len, req->method);
-    snprintf(p->path, sizeof(p->path), "%.*s", (int)target->forward_path_len,
-             target->forward_path);
+    gw_copy(p->record.instance_id, sizeof(p->record.instance_id), adm->instance->id,
+            strlen(adm->instance->id));
+    gw_copy(p->record.token_id, sizeof(p->record.token_id), adm->token->id,
+            strlen(adm->token->id));
+    gw_copy(p->upstream, sizeof(p->upstream), adm->instance->upstream,
+            strlen(adm->instance->upstream));
+    gw_copy(p->method, sizeof(p->method), req->method, req->method_len);
+    gw_copy(p->path, sizeof(p->path), target->forward_path, target->forward_path_len);
     p->inference = req->method_len == 4 && memcmp(req->method, "POST", 4) == 0;
     p->completion = gw_is_completion(req->method, req->method_len, target->forward_path,
                                      target->forward_path_len);
     return p;
 }
 
-/* Build the upstream request and connect. Returns 0, or -1 with err set
+/* Build the upstream request and send it. Returns 0, or -1 with err set
  * when the request could not even be started. */
 static int gw_proxy_forward(gw_proxy_t *p, const gw_target_t *target, char *err,
                             size_t err_size)
 {
     const http_request_t *req = http_exchange_request(p->ex);
     gw_completion_t completion = {0};
-    buf_t request = BUF_INIT;
+    buf_t *request = &p->gw->request_scratch;
     const char *body = req->body;
     size_t body_len = req->body_len;
 
@@ -397,21 +575,19 @@ static int gw_proxy_forward(gw_proxy_t *p, const gw_target_t *target, char *err,
         p->strip_usage = completion.strip_usage;
     }
 
+    buf_reset(request);
     int rc = gw_build_upstream_request(req, target->forward, target->forward_len, p->upstream,
-                                       body, body_len, p->completion, &request);
+                                       body, body_len, p->completion, request);
     free(completion.body);
     if (rc != 0) {
         snprintf(err, err_size, "out of memory building the request for instance %s",
                  p->record.instance_id);
-        buf_free(&request);
         return -1;
     }
 
     int head_only = req->method_len == 4 && memcmp(req->method, "HEAD", 4) == 0;
-    p->up = gw_upstream_start(&p->gw->loop, p->upstream, &request, head_only,
-                              GW_CONNECT_TIMEOUT_MS, &gw_proxy_upstream_callbacks, p, err,
-                              err_size);
-    buf_free(&request);
+    p->up = gw_upstream_start(p->gw->pools, p->record.instance_id, p->upstream, request,
+                              head_only, &gw_proxy_upstream_callbacks, p, err, err_size);
     return p->up != NULL ? 0 : -1;
 }
 
@@ -476,6 +652,27 @@ static void gw_reply_stale(gateway_t *gw, http_exchange_t *ex, int64_t age_ms)
                    "Retry-After: 5\r\n");
 }
 
+/* The newest snapshot, taken from the poller (under its lock) only when it
+ * published a new one; the loop thread keeps a reference to it between
+ * requests. A new snapshot also prunes the connection pools. */
+static gw_state_t *gw_current_state(gateway_t *gw, int64_t *age_ms)
+{
+    int64_t version = gw_poller_version(gw->poller);
+
+    if (version != gw->state_version || gw->state == NULL) {
+        int64_t ignored;
+        gw_state_t *state = gw_poller_current(gw->poller, &ignored);
+        if (state != NULL) {
+            gw_state_unref(gw->state);
+            gw->state = state;
+            gw->state_version = version;
+            gw_pools_prune(gw->pools, state);
+        }
+    }
+    *age_ms = gw_poller_age_ms(gw->poller);
+    return gw->state;
+}
+
 void gw_proxy_handle(http_exchange_t *ex, void *user)
 {
     gateway_t *gw = user;
@@ -490,7 +687,7 @@ void gw_proxy_handle(http_exchange_t *ex, void *user)
     }
 
     int64_t age_ms;
-    gw_state_t *state = gw_poller_current(gw->poller, &age_ms);
+    gw_state_t *state = gw_current_state(gw, &age_ms);
     if (state == NULL) {
         gw_reply_error(ex, 503, "service_unavailable", "no_state",
                        "the gateway has not yet received its state from the server; retry "
@@ -498,7 +695,6 @@ void gw_proxy_handle(http_exchange_t *ex, void *user)
         return;
     }
     if (age_ms > gw->state_max_age_ms) {
-        gw_state_unref(state);
         gw_reply_stale(gw, ex, age_ms);
         return;
     }
@@ -512,8 +708,7 @@ void gw_proxy_handle(http_exchange_t *ex, void *user)
                   http_exchange_peer(ex));
         gw_reply_error(ex, adm.status, adm.type, adm.code, adm.message,
                        retry_after[0] ? retry_after : NULL);
-    } else {
-        gw_proxy_start(gw, ex, &adm, &target);
+        return;
     }
-    gw_state_unref(state);
+    gw_proxy_start(gw, ex, &adm, &target);
 }

@@ -11,12 +11,19 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/api_client.h"
+#include "gateway/gw_records_post.h"
 #include "util/clock.h"
 #include "util/log.h"
 
 #define GW_RECORDS_PERIOD_MS 250
+/* An instance whose last request ended this long ago, or that has no entry,
+ * is posted at once when a request to it begins. After a shorter pause the
+ * regular post, at most GW_RECORDS_PERIOD_MS later, is soon enough: the
+ * server already has a recent last activity for it. */
+#define GW_RECORDS_QUIET_MS 1000
 #define GW_RECORDS_TIMEOUT_MS 5000
+/* Capacity of the post body kept between posts. */
+#define GW_RECORDS_BODY_KEEP (256u * 1024)
 /* Repeated post failures are logged at most this often. */
 #define GW_RECORDS_LOG_EVERY_MS 30000
 
@@ -37,6 +44,9 @@ struct gw_records {
     int urgent;                /* an instance just became busy: post now */
 
     gw_record_t *pending;      /* GW_RECORDS_MAX_PENDING slots */
+    gw_record_t *spare;        /* as many, swapped with pending by each post */
+    gw_poster_t *poster;       /* records thread only */
+    buf_t body;                /* records thread only: the post's JSON text */
     size_t num_pending;
     size_t dropped;            /* records lost to the bound since the last warning */
 
@@ -74,76 +84,68 @@ static gw_activity_entry_t *gw_activity_find(gw_records_t *records, const char *
     return entry;
 }
 
-void gw_records_begin(gw_records_t *records, const char *instance_id, int64_t now_ms)
+/* Apply one event; caller holds the lock. Returns 1 when an instance went
+ * from no request in flight to one. */
+static int gw_records_apply_one(gw_records_t *records, const gw_record_event_t *event)
 {
-    pthread_mutex_lock(&records->lock);
-    gw_activity_entry_t *entry = gw_activity_find(records, instance_id);
-    if (entry != NULL) {
+    if (event->kind == GW_EVENT_BEGIN) {
+        gw_activity_entry_t *entry = gw_activity_find(records, event->record.instance_id);
+        if (entry == NULL)
+            return 0;
+        /* Under steady traffic the regular posts keep the server's view
+         * fresh; only an instance that was quiet needs the post at once. */
+        int quiet = entry->activity.in_flight == 0 &&
+                    event->time_ms - entry->activity.last_activity_at >= GW_RECORDS_QUIET_MS;
         entry->activity.in_flight++;
-        entry->activity.last_activity_at = now_ms;
+        entry->activity.last_activity_at = event->time_ms;
         entry->dirty = 1;
-        if (entry->activity.in_flight == 1) {
-            records->urgent = 1;
-            pthread_cond_signal(&records->wake);
-        }
+        return quiet;
+    }
+
+    gw_activity_entry_t *entry =
+        event->active ? gw_activity_find(records, event->record.instance_id) : NULL;
+    if (entry != NULL) {
+        if (entry->activity.in_flight > 0)
+            entry->activity.in_flight--;
+        entry->activity.last_activity_at = event->time_ms;
+        entry->dirty = 1;
+    }
+    if (records->num_pending < GW_RECORDS_MAX_PENDING)
+        records->pending[records->num_pending++] = event->record;
+    else
+        records->dropped++;
+    return 0;
+}
+
+void gw_records_apply(gw_records_t *records, const gw_record_event_t *events, size_t n)
+{
+    int became_busy = 0;
+
+    pthread_mutex_lock(&records->lock);
+    for (size_t i = 0; i < n; i++)
+        became_busy |= gw_records_apply_one(records, &events[i]);
+    if (became_busy) {
+        records->urgent = 1;
+        pthread_cond_signal(&records->wake);
     }
     pthread_mutex_unlock(&records->lock);
+}
+
+void gw_records_begin(gw_records_t *records, const char *instance_id, int64_t now_ms)
+{
+    gw_record_event_t event = {.kind = GW_EVENT_BEGIN, .time_ms = now_ms};
+
+    snprintf(event.record.instance_id, sizeof(event.record.instance_id), "%s", instance_id);
+    gw_records_apply(records, &event, 1);
 }
 
 void gw_records_end(gw_records_t *records, const gw_record_t *record, int64_t end_ms,
                     int active)
 {
-    pthread_mutex_lock(&records->lock);
-    gw_activity_entry_t *entry = active ? gw_activity_find(records, record->instance_id) : NULL;
-    if (entry != NULL) {
-        if (entry->activity.in_flight > 0)
-            entry->activity.in_flight--;
-        entry->activity.last_activity_at = end_ms;
-        entry->dirty = 1;
-    }
+    gw_record_event_t event = {.kind = GW_EVENT_END, .active = active, .time_ms = end_ms,
+                               .record = *record};
 
-    if (records->num_pending < GW_RECORDS_MAX_PENDING)
-        records->pending[records->num_pending++] = *record;
-    else
-        records->dropped++;
-    pthread_mutex_unlock(&records->lock);
-}
-
-static json_t *gw_nullable_int(int64_t value)
-{
-    return value >= 0 ? json_integer(value) : json_null();
-}
-
-json_t *gw_records_json(const char *gateway_id, const gw_record_t *records, size_t num_records,
-                        const gw_activity_t *activity, size_t num_activity)
-{
-    json_t *list = json_array();
-    json_t *busy = json_array();
-
-    for (size_t i = 0; i < num_records; i++) {
-        const gw_record_t *r = &records[i];
-        json_t *item = json_pack("{s:s, s:s?, s:I, s:i, s:I, s:o, s:o, s:o, s:b}",
-                                 "instance_id", r->instance_id, "token_id",
-                                 r->token_id[0] ? r->token_id : NULL, "time", (json_int_t)r->time,
-                                 "status", r->status, "latency_ms", (json_int_t)r->latency_ms,
-                                 "ttfb_ms", gw_nullable_int(r->ttfb_ms), "prompt_tokens",
-                                 gw_nullable_int(r->prompt_tokens), "completion_tokens",
-                                 gw_nullable_int(r->completion_tokens), "cancelled",
-                                 r->cancelled);
-        /* Only estimated records carry the flag, so the usual record reads
-         * the same to a server that does not know it. */
-        if (item != NULL && r->usage_estimated)
-            json_object_set_new(item, "usage_estimated", json_true());
-        json_array_append_new(list, item);
-    }
-    for (size_t i = 0; i < num_activity; i++) {
-        json_array_append_new(busy, json_pack("{s:s, s:I, s:i}", "instance_id",
-                                              activity[i].instance_id, "last_activity_at",
-                                              (json_int_t)activity[i].last_activity_at,
-                                              "in_flight", activity[i].in_flight));
-    }
-    return json_pack("{s:s, s:o, s:o}", "gateway_id", gateway_id, "records", list, "activity",
-                     busy);
+    gw_records_apply(records, &event, 1);
 }
 
 /* What one post carries, taken out of the shared batch under the lock. */
@@ -169,16 +171,16 @@ static int gw_batch_take(gw_records_t *records, gw_batch_t *batch)
     int64_t now = clock_mono_ms();
 
     memset(batch, 0, sizeof(*batch));
-    batch->records = malloc((records->num_pending + 1) * sizeof(*batch->records));
     batch->activity = malloc((records->num_activity + 1) * sizeof(*batch->activity));
-    if (batch->records == NULL || batch->activity == NULL) {
-        free(batch->records);
-        free(batch->activity);
+    if (batch->activity == NULL)
         return -1;
-    }
 
-    memcpy(batch->records, records->pending, records->num_pending * sizeof(*batch->records));
+    /* The pending array itself becomes the batch, and the spare one takes
+     * its place: no copy, and no allocation of megabytes per post. */
+    batch->records = records->pending;
     batch->num_records = records->num_pending;
+    records->pending = records->spare;
+    records->spare = NULL;
     records->num_pending = 0;
 
     /* An entry idle since the previous take (posted then, nothing new since)
@@ -226,27 +228,30 @@ enum { GW_POST_OK = 0, GW_POST_RETRY = -1, GW_POST_REJECTED = -2 };
 
 static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
 {
-    api_result_t res;
-    json_t *body = gw_records_json(records->gateway_id, batch->records, batch->num_records,
-                                   batch->activity, batch->num_activity);
+    char error[512] = "";
+    long status = 0;
     int ok = 0;
 
-    if (body == NULL)
+    buf_reset(&records->body);
+    if (gw_records_text(records->gateway_id, batch->records, batch->num_records,
+                        batch->activity, batch->num_activity, &records->body) != 0)
         return GW_POST_RETRY;
-    if (api_call(records->server_url, records->api_token, "POST", "/api/v1/gateway/records",
-                 body, GW_RECORDS_TIMEOUT_MS, &res) == 0 &&
-        res.status >= 200 && res.status < 300)
+    if (gw_poster_post(records->poster, records->body.data, records->body.len,
+                       GW_RECORDS_TIMEOUT_MS, &status, error, sizeof(error)) == 0 &&
+        status >= 200 && status < 300)
         ok = 1;
+    /* A batch of thousands of records grows the body to megabytes; that
+     * much is not kept for the quiet times. */
+    if (records->body.cap > GW_RECORDS_BODY_KEEP)
+        buf_free(&records->body);
 
     /* The same body would be rejected again and hold up every later record,
      * for example when this gateway sends a field an older server does not
      * know: drop these records instead. */
-    if (!ok && res.status == 400) {
+    if (!ok && status == 400) {
         log_error("gateway", "the server rejected %zu request records with 400: %s; dropping "
                   "them (run the gateway and the server from the same nimdeck version)",
-                  batch->num_records, res.error[0] ? res.error : "no detail");
-        api_result_free(&res);
-        json_decref(body);
+                  batch->num_records, error[0] ? error : "no detail");
         return GW_POST_REJECTED;
     }
 
@@ -261,18 +266,17 @@ static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
         if (records->failures == 1 || now - records->last_error_log_ms >= GW_RECORDS_LOG_EVERY_MS) {
             log_warn("gateway", "posting %zu records to %s/api/v1/gateway/records failed "
                      "(%zu in a row): %s; retrying", batch->num_records, records->server_url,
-                     records->failures, res.error[0] ? res.error : "no detail");
+                     records->failures, error[0] ? error : "no detail");
             records->last_error_log_ms = now;
         }
     }
-    api_result_free(&res);
-    json_decref(body);
     return ok ? GW_POST_OK : GW_POST_RETRY;
 }
 
-static void gw_batch_free(gw_batch_t *batch)
+/* The batch's records array becomes the spare again; caller holds the lock. */
+static void gw_batch_free(gw_records_t *records, gw_batch_t *batch)
 {
-    free(batch->records);
+    records->spare = batch->records;
     free(batch->activity);
 }
 
@@ -290,7 +294,7 @@ static void gw_records_flush(gw_records_t *records)
     if (gw_batch_take(records, &batch) != 0)
         return;
     if (batch.num_records == 0 && batch.num_activity == 0) {
-        gw_batch_free(&batch);
+        gw_batch_free(records, &batch);
         return;
     }
 
@@ -302,7 +306,7 @@ static void gw_records_flush(gw_records_t *records)
         batch.num_records = 0;   /* dropped; the activity goes out again */
     if (rc != GW_POST_OK)
         gw_batch_return(records, &batch);
-    gw_batch_free(&batch);
+    gw_batch_free(records, &batch);
 }
 
 static int gw_records_due(const gw_records_t *records)
@@ -351,6 +355,9 @@ static void gw_records_free(gw_records_t *records)
     pthread_mutex_destroy(&records->lock);
     pthread_cond_destroy(&records->wake);
     free(records->pending);
+    free(records->spare);
+    gw_poster_free(records->poster);
+    buf_free(&records->body);
     free(records->activity);
     free(records->server_url);
     free(records->api_token);
@@ -380,8 +387,10 @@ gw_records_t *gw_records_start(const char *server_url, const char *api_token, ch
     records->server_url = strdup(server_url);
     records->api_token = api_token ? strdup(api_token) : NULL;
     records->pending = calloc(GW_RECORDS_MAX_PENDING, sizeof(*records->pending));
+    records->spare = calloc(GW_RECORDS_MAX_PENDING, sizeof(*records->spare));
+    records->poster = gw_poster_new(server_url, "/api/v1/gateway/records", api_token);
     if (records->server_url == NULL || (api_token && records->api_token == NULL) ||
-        records->pending == NULL) {
+        records->pending == NULL || records->spare == NULL || records->poster == NULL) {
         snprintf(err, err_size, "out of memory starting the records thread");
         gw_records_free(records);
         return NULL;

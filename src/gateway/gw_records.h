@@ -47,15 +47,26 @@ gw_records_t *gw_records_start(const char *server_url, const char *api_token, ch
 /* This gateway process's id: 16 hex characters. */
 const char *gw_records_gateway_id(const gw_records_t *records);
 
-/* Count an inference request to instance_id as activity in flight from
- * now_ms (wall). A change from 0 to 1 is posted at once, so the idle
- * checker treats the instance as busy. Takes only a mutex that no thread
- * holds across I/O. */
-void gw_records_begin(gw_records_t *records, const char *instance_id, int64_t now_ms);
+/* One change to apply: a request that began or ended. */
+typedef enum { GW_EVENT_BEGIN, GW_EVENT_END } gw_record_event_kind_t;
 
-/* Append the record of a forwarded request that ended (any way). When it
- * was counted with gw_records_begin (active), also lower its in-flight
- * count and set the last activity to end_ms. Takes the same mutex only. */
+typedef struct {
+    gw_record_event_kind_t kind;
+    int active;            /* END: the request was counted by a BEGIN */
+    int64_t time_ms;       /* wall ms: BEGIN's start, END's end */
+    gw_record_t record;    /* END: the record; BEGIN: only instance_id is used */
+} gw_record_event_t;
+
+/* Apply events in order under the mutex (which no thread holds across
+ * I/O). BEGIN counts an inference request to an instance as activity in
+ * flight; a change from 0 to 1 is posted at once, so the idle checker treats
+ * the instance as busy. END appends the record of a forwarded request that
+ * ended (any way); when it was active, it also lowers the in-flight count
+ * and sets the last activity. */
+void gw_records_apply(gw_records_t *records, const gw_record_event_t *events, size_t n);
+
+/* One-event forms of gw_records_apply. */
+void gw_records_begin(gw_records_t *records, const char *instance_id, int64_t now_ms);
 void gw_records_end(gw_records_t *records, const gw_record_t *record, int64_t end_ms,
                     int active);
 

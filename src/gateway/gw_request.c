@@ -198,21 +198,49 @@ int gw_build_upstream_request(const http_request_t *req, const char *forward,
         rc |= buf_append(out, "\r\n", 2);
     }
 
-    rc |= buf_printf(out, "Host: %s\r\n", host_port);
+    rc |= buf_append(out, "Host: ", 6);
+    rc |= buf_append_str(out, host_port);
+    rc |= buf_append(out, "\r\n", 2);
     if (!bodiless)
-        rc |= buf_printf(out, "Content-Length: %zu\r\n", body_len);
-    rc |= buf_append_str(out, "Connection: close\r\n\r\n");
+        rc |= gw_append_number_header(out, "Content-Length", body_len);
+    rc |= buf_append(out, "\r\n", 2);
     if (body_len > 0)
         rc |= buf_append(out, body, body_len);
     return rc != 0 ? -1 : 0;
 }
 
+int gw_append_number_header(buf_t *out, const char *name, uint64_t value)
+{
+    char digits[24];
+    size_t n = sizeof(digits);
+    int rc = 0;
+
+    do {
+        digits[--n] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0);
+    rc |= buf_append_str(out, name);
+    rc |= buf_append(out, ": ", 2);
+    rc |= buf_append(out, digits + n, sizeof(digits) - n);
+    rc |= buf_append(out, "\r\n", 2);
+    return rc != 0 ? -1 : 0;
+}
+
 int gw_response_head(const http_response_t *resp, int keep_length, gw_response_head_t *head)
+{
+    memset(head, 0, sizeof(*head));
+    return gw_response_head_reuse(resp, keep_length, head);
+}
+
+int gw_response_head_reuse(const http_response_t *resp, int keep_length,
+                           gw_response_head_t *head)
 {
     size_t type_len = 0;
     int rc = 0;
 
-    memset(head, 0, sizeof(*head));
+    buf_reset(&head->extra);
+    head->content_type[0] = '\0';
+    head->event_stream = 0;
     const char *type = http_header_find(resp->headers, resp->num_headers, "Content-Type",
                                         &type_len);
     if (type != NULL) {

@@ -4,6 +4,7 @@
 #define NIMDECK_GATEWAY_GW_REQUEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/parser.h"
 #include "util/buf.h"
@@ -42,18 +43,23 @@ int gw_is_hop_header(const char *name, size_t name_len, const http_header_t *hea
  * case-insensitively after percent-decoding the name. */
 int gw_is_token_param(const char *param, size_t len);
 
-/* Write the upstream request head and body into out. The head has the
+/* Append the upstream request head and body to out. The head has the
  * method and the forward target without token query parameters (see
  * gw_is_token_param), whose other parameters stay in order. The client's
  * headers follow, except hop-by-hop ones, Authorization, Host,
- * Content-Length and Expect. Then come Host: host_port, the Content-Length
- * of body and Connection: close. With
- * identity_only, Accept-Encoding is dropped too, so the response arrives
- * uncompressed and its usage can be read. Returns 0, or -1 when memory runs
- * out. */
+ * Content-Length and Expect. Then come Host: host_port and the
+ * Content-Length of body. No Connection header is sent: HTTP/1.1 keeps the
+ * connection open, and the gateway closes it itself when it does not pool
+ * it. With identity_only, Accept-Encoding is dropped too, so the response
+ * arrives uncompressed and its usage can be read. Returns 0, or -1 when
+ * memory runs out. */
 int gw_build_upstream_request(const http_request_t *req, const char *forward,
                               size_t forward_len, const char *host_port, const char *body,
                               size_t body_len, int identity_only, buf_t *out);
+
+/* Append "name: value\r\n" with value in decimal, without printf (this
+ * runs for most requests). Returns 0, or -1 when memory runs out. */
+int gw_append_number_header(buf_t *out, const char *name, uint64_t value);
 
 /* Response headers for the client, as http_stream_start takes them. */
 typedef struct {
@@ -65,8 +71,14 @@ typedef struct {
 /* Copy the upstream response's headers minus hop-by-hop ones, Content-Type
  * (returned apart) and Content-Length (kept only when keep_length is set and
  * the upstream sent one). Event streams get X-Accel-Buffering: no and
- * Cache-Control: no-cache. The caller frees head->extra. Returns 0 or -1. */
+ * Cache-Control: no-cache. head is overwritten; the caller frees
+ * head->extra. Returns 0 or -1. */
 int gw_response_head(const http_response_t *resp, int keep_length, gw_response_head_t *head);
+
+/* gw_response_head into a head whose extra buffer is initialised and is
+ * reused: it is emptied, and keeps its memory for the next response. */
+int gw_response_head_reuse(const http_response_t *resp, int keep_length,
+                           gw_response_head_t *head);
 
 /* Whether a forwarded request is an OpenAI completion call whose JSON body
  * the gateway reads: POST to /v1/chat/completions or /v1/completions. */

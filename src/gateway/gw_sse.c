@@ -2,8 +2,9 @@
  * reads, usage extraction and removal of the usage-only chunk. */
 #include "gateway/gw_sse.h"
 
-#include <jansson.h>
 #include <string.h>
+
+#include "gateway/gw_json.h"
 
 /* How the last event ended when its final line terminator was a CR: an LF
  * that follows belongs to the same terminator and shares the event's fate. */
@@ -20,6 +21,7 @@ void gw_sse_init(gw_sse_t *sse, int strip_usage_only, size_t max_event)
 void gw_sse_free(gw_sse_t *sse)
 {
     buf_free(&sse->event);
+    buf_free(&sse->data);
 }
 
 /* Every append of this file goes through here, so a test can make any one
@@ -31,25 +33,12 @@ static int gw_sse_append(gw_sse_t *sse, buf_t *b, const char *data, size_t len)
     return buf_append(b, data, len);
 }
 
-static int gw_usage_read(const json_t *root, int64_t *prompt_tokens, int64_t *completion_tokens)
-{
-    const json_t *usage = json_object_get(root, "usage");
-
-    if (!json_is_object(usage))
-        return 0;
-    *prompt_tokens = json_integer_value(json_object_get(usage, "prompt_tokens"));
-    *completion_tokens = json_integer_value(json_object_get(usage, "completion_tokens"));
-    return 1;
-}
-
+/* Runs once per non-streamed completion, so it scans without allocating
+ * instead of building a jansson tree. */
 int gw_usage_from_json(const char *json, size_t len, int64_t *prompt_tokens,
                        int64_t *completion_tokens)
 {
-    json_t *root = json_loadb(json, len, 0, NULL);
-    int found = gw_usage_read(root, prompt_tokens, completion_tokens);
-
-    json_decref(root);
-    return found;
+    return gw_json_usage(json, len, prompt_tokens, completion_tokens);
 }
 
 /* Join the event's "data:" field values with LF, as an SSE client would. */
@@ -83,67 +72,37 @@ static int gw_sse_event_data(gw_sse_t *sse, const char *event, size_t len, buf_t
     return lines;
 }
 
-static int gw_is_nonempty_string(const json_t *value)
-{
-    return json_is_string(value) && json_string_length(value) > 0;
-}
-
-/* Whether a completion chunk carries generated text: a chat delta's
- * content or a legacy completion's text, in any choice. */
-static int gw_chunk_has_content(const json_t *root)
-{
-    const json_t *choice;
-    size_t i;
-
-    json_array_foreach(json_object_get(root, "choices"), i, choice) {
-        if (gw_is_nonempty_string(json_object_get(json_object_get(choice, "delta"), "content")) ||
-            gw_is_nonempty_string(json_object_get(choice, "text")))
-            return 1;
-    }
-    return 0;
-}
-
 /* Parse one complete event for usage and content. Returns 1 when it is a
  * usage-only chunk ("choices": [] with a usage object), 0 otherwise, -1 out
- * of memory. */
+ * of memory. This runs once per streamed token, so the chunk is scanned
+ * without allocating (gw_json_chunk) and its data lines are joined in a
+ * buffer that the stream keeps. */
 static int gw_sse_inspect(gw_sse_t *sse, const char *event, size_t len)
 {
-    buf_t data = BUF_INIT;
-    int usage_only = 0;
+    gw_json_chunk_t chunk;
 
-    /* Skip the JSON parse unless the event can hold usage or content at all
+    /* Skip the JSON scan unless the event can hold usage or content at all
      * (keep-alive comments, [DONE], role-only deltas). */
     if (len == 0 || (memmem(event, len, "\"usage\"", 7) == NULL &&
                      memmem(event, len, "\"content\"", 9) == NULL &&
                      memmem(event, len, "\"text\"", 6) == NULL))
         return 0;
 
-    int lines = gw_sse_event_data(sse, event, len, &data);
-    if (lines < 0) {
-        buf_free(&data);
-        return -1;
-    }
-    if (lines == 0) {
-        buf_free(&data);
+    buf_reset(&sse->data);
+    int lines = gw_sse_event_data(sse, event, len, &sse->data);
+    if (lines <= 0)
+        return lines;
+    if (!gw_json_chunk(sse->data.data, sse->data.len, &chunk))
         return 0;
-    }
 
-    json_t *root = json_loadb(data.data, data.len, 0, NULL);
-    int64_t prompt = 0, completion = 0;
-    if (gw_chunk_has_content(root))
+    if (chunk.has_content)
         sse->content_events++;
-    if (gw_usage_read(root, &prompt, &completion)) {
-        sse->have_usage = 1;
-        sse->prompt_tokens = prompt;
-        sse->completion_tokens = completion;
-
-        const json_t *choices = json_object_get(root, "choices");
-        usage_only = json_is_array(choices) && json_array_size(choices) == 0;
-    }
-
-    json_decref(root);
-    buf_free(&data);
-    return usage_only;
+    if (!chunk.has_usage)
+        return 0;
+    sse->have_usage = 1;
+    sse->prompt_tokens = chunk.prompt_tokens;
+    sse->completion_tokens = chunk.completion_tokens;
+    return chunk.choices_empty;
 }
 
 /* Add bytes of the event being read. Past max_event the event is no longer

@@ -17,6 +17,7 @@ typedef struct {
     int strip_usage_only;   /* drop events with "choices": [] and a usage object */
     size_t max_event;       /* bound on event (the leftover buffer) */
     buf_t event;            /* bytes of the event being read */
+    buf_t data;             /* the data lines of the event being inspected */
     int overflow;           /* event outgrew max_event: forwarded, not parsed */
     int at_line_start;      /* the previous byte ended a line */
     int after_cr;           /* the previous byte was CR (a following LF joins it) */

@@ -31,6 +31,7 @@ struct gw_state {
     size_t num_pairs;
     gw_table_t by_hash;    /* token hash -> gw_token_t */
     gw_table_t by_path;    /* instance path -> gw_instance_t */
+    gw_table_t by_id;      /* instance id -> gw_instance_t */
     gw_table_t grants;     /* "user\nproject" -> non-NULL */
     gw_table_t admins;     /* user -> non-NULL */
 };
@@ -106,6 +107,7 @@ static void gw_state_free(gw_state_t *state)
     free(state->pairs);
     free(state->by_hash.slots);
     free(state->by_path.slots);
+    free(state->by_id.slots);
     free(state->grants.slots);
     free(state->admins.slots);
     free(state);
@@ -136,6 +138,17 @@ const gw_token_t *gw_state_token(const gw_state_t *state, const char *hash_hex)
 const gw_instance_t *gw_state_instance(const gw_state_t *state, const char *path)
 {
     return gw_table_get(&state->by_path, path);
+}
+
+const gw_instance_t *gw_state_instance_by_id(const gw_state_t *state, const char *id)
+{
+    return gw_table_get(&state->by_id, id);
+}
+
+int gw_instance_serves(const gw_instance_t *instance)
+{
+    return (strcmp(instance->status, "active") == 0 || strcmp(instance->status, "idle") == 0) &&
+           instance->upstream != NULL;
 }
 
 int gw_state_can_read(const gw_state_t *state, const char *user, const char *project)
@@ -231,7 +244,8 @@ static int gw_parse_instances(gw_state_t *state, const json_t *instances, char *
 
     state->instances = calloc(json_array_size(instances) + 1, sizeof(*state->instances));
     if (state->instances == NULL ||
-        gw_table_init(&state->by_path, json_array_size(instances)) != 0) {
+        gw_table_init(&state->by_path, json_array_size(instances)) != 0 ||
+        gw_table_init(&state->by_id, json_array_size(instances)) != 0) {
         snprintf(err, err_size, "out of memory reading %zu instances",
                  json_array_size(instances));
         return -1;
@@ -255,6 +269,7 @@ static int gw_parse_instances(gw_state_t *state, const json_t *instances, char *
             return -1;
         }
         gw_table_put(&state->by_path, instance->path, instance);
+        gw_table_put(&state->by_id, instance->id, instance);
     }
     return 0;
 }

@@ -42,6 +42,12 @@ const gw_token_t *gw_state_token(const gw_state_t *state, const char *hash_hex);
 /* Look up a running instance by its path (route name or ephemeral id). */
 const gw_instance_t *gw_state_instance(const gw_state_t *state, const char *path);
 
+/* Look up a running instance by its id. */
+const gw_instance_t *gw_state_instance_by_id(const gw_state_t *state, const char *id);
+
+/* Whether the instance takes requests: active or idle, with an upstream. */
+int gw_instance_serves(const gw_instance_t *instance);
+
 /* Whether user may read project: admins always may, others need a grant. */
 int gw_state_can_read(const gw_state_t *state, const char *user, const char *project);
 

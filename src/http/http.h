@@ -10,8 +10,9 @@
  *  - aborted = 1 when the client disconnects (a read EOF or error, including
  *    a half-close with shutdown(SHUT_WR)), a write fails, or
  *    http_server_stop() runs. A disconnect is noticed at once while the
- *    exchange is open, unless the client has pipelined more than about 4 KiB
- *    beyond the request, which pauses reading until the exchange ends.
+ *    exchange is open, unless the client has pipelined more bytes beyond
+ *    the request than its read buffer has room for (at least 512), which
+ *    pauses reading until the exchange ends.
  * Inside the close callback the response calls are harmless no-ops
  * (http_stream_write() returns -1) and http_server_stop() is safe. After it
  * returns the memory is freed, so a handler that finishes later (a timer,
@@ -123,6 +124,10 @@ void http_respond_error(http_exchange_t *ex, int status, const char *code,
  * empty 200 response. */
 int http_stream_start(http_exchange_t *ex, int status, const char *content_type,
                       const char *extra_headers);
+/* http_stream_start followed by http_stream_write of data, in one write to
+ * the socket. Returns what http_stream_write would. */
+int http_stream_start_with(http_exchange_t *ex, int status, const char *content_type,
+                           const char *extra_headers, const void *data, size_t len);
 int http_stream_write(http_exchange_t *ex, const void *data, size_t len);
 void http_stream_end(http_exchange_t *ex);
 

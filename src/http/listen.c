@@ -2,6 +2,7 @@
  * stop that tears everything down. */
 #include "http/http.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@
 
 #define HTTP_LOG "http"
 #define LISTEN_BACKLOG 511
+/* Spare exchanges kept for reuse; more are freed. */
+#define EXCHANGE_POOL_MAX 1024
 
 void http_limits_default(http_limits_t *limits)
 {
@@ -54,10 +57,44 @@ static void limits_fill(http_limits_t *out, const http_limits_t *in)
         out->write_stall_timeout_ms = def.write_stall_timeout_ms;
 }
 
+http_exchange_t *http_exchange_get(http_server_t *server)
+{
+    http_exchange_t *ex = server->free_ex;
+
+    if (ex == NULL)
+        return calloc(1, sizeof(*ex));
+    server->free_ex = ex->next_free;
+    server->num_free_ex--;
+    memset(&ex->conn, 0, sizeof(*ex) - offsetof(http_exchange_t, conn));
+    return ex;
+}
+
+void http_exchange_put(http_server_t *server, http_exchange_t *ex)
+{
+    if (server->num_free_ex >= EXCHANGE_POOL_MAX || server->stopping) {
+        free(ex);
+        return;
+    }
+    ex->next_free = server->free_ex;
+    server->free_ex = ex;
+    server->num_free_ex++;
+}
+
 void http_server_maybe_free(http_server_t *server)
 {
-    if (server->stopping && !server->listener_open && server->num_conns == 0)
-        free(server);
+    if (!server->stopping || server->listener_open || server->num_conns > 0)
+        return;
+    while (server->free_ex != NULL) {
+        http_exchange_t *ex = server->free_ex;
+        server->free_ex = ex->next_free;
+        free(ex);
+    }
+    while (server->free_rbufs != NULL) {
+        char *rbuf = server->free_rbufs;
+        memcpy(&server->free_rbufs, rbuf, sizeof(char *));
+        free(rbuf);
+    }
+    free(server);
 }
 
 static void conn_set_peer(http_conn_t *conn)
@@ -88,6 +125,29 @@ static void log_rejected_connection(http_server_t *server)
              server->rejected_since_log, server->port, server->limits.max_connections);
     server->rejected_since_log = 0;
     server->last_reject_log_ms = now;
+}
+
+/* Refuse a connection over max_connections: send a 503 if the socket takes
+ * it at once, and close. The request is never read, so no memory or timer
+ * is spent on it, and the client may see a reset instead of the 503. */
+static void reject_connection(http_conn_t *conn)
+{
+    static const char body[] = "{\"error\":{\"code\":\"too_many_connections\",\"message\":"
+                               "\"the server has reached its maximum number of connections; "
+                               "retry later\"}}";
+    static const char head[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                               "Content-Type: application/json\r\nRetry-After: 1\r\n"
+                               "Connection: close\r\nContent-Length: ";
+    char length[32];
+    int length_len = snprintf(length, sizeof(length), "%zu\r\n\r\n", sizeof(body) - 1);
+    uv_buf_t segs[3] = {
+        uv_buf_init((char *)head, sizeof(head) - 1),
+        uv_buf_init(length, (unsigned)length_len),
+        uv_buf_init((char *)body, sizeof(body) - 1),
+    };
+
+    uv_try_write((uv_stream_t *)&conn->tcp, segs, 3);
+    http_conn_close(conn);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -123,7 +183,7 @@ static void on_connection(uv_stream_t *listener, int status)
     }
     if (server->num_conns > server->limits.max_connections) {
         log_rejected_connection(server);
-        http_conn_close(conn);
+        reject_connection(conn);
         return;
     }
 

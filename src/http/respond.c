@@ -2,6 +2,7 @@
  * the end of an exchange. */
 #include "http/http.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,22 @@
 
 /* Enough for the status line, Content-Length and Connection lines. */
 #define HEAD_FIXED_MAX 256
+
+/* Write value in base 10 or 16 (lower case) to out, which has room for
+ * 20 digits; returns the number of digits. */
+static size_t format_number(char *out, size_t value, unsigned base)
+{
+    char digits[24];
+    size_t n = 0;
+
+    do {
+        digits[n++] = "0123456789abcdef"[value % base];
+        value /= base;
+    } while (value > 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = digits[n - 1 - i];
+    return n;
+}
 
 /* A segment of a write; uv_buf_init would truncate lengths to 32 bits. */
 static uv_buf_t seg(const void *base, size_t len)
@@ -68,30 +85,55 @@ static void on_write(uv_write_t *req, int status)
 int http_conn_write(http_conn_t *conn, const uv_buf_t *segs, size_t nsegs)
 {
     size_t total = 0;
+    size_t skip = 0;
 
     if (conn->state == CONN_CLOSED || conn->doomed)
         return -1;
     for (size_t i = 0; i < nsegs; i++)
         total += segs[i].len;
+    if (total == 0)
+        return 0;
 
-    http_write_t *w = malloc(sizeof *w + total);
+    /* With nothing queued, the kernel usually takes the whole response at
+     * once: no copy and no write request. Only the rest is queued. */
+    if (conn->writes_pending == 0 && total <= INT32_MAX) {
+        int n = uv_try_write((uv_stream_t *)&conn->tcp, segs, (unsigned)nsegs);
+        if (n >= 0 && (size_t)n == total)
+            return 0;
+        if (n < 0 && n != UV_EAGAIN) {
+            log_debug(HTTP_LOG, "write to %s failed: %s", conn->peer, uv_strerror(n));
+            goto fail;
+        }
+        if (n > 0)
+            skip = (size_t)n;
+    }
+
+    http_write_t *w = malloc(sizeof *w + total - skip);
     if (w == NULL)
         goto fail;
-    w->len = total;
+    w->len = total - skip;
     size_t off = 0;
     for (size_t i = 0; i < nsegs; i++) {
-        if (segs[i].len > 0)
-            memcpy(w->data + off, segs[i].base, segs[i].len);
-        off += segs[i].len;
+        size_t len = segs[i].len;
+        const char *base = segs[i].base;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        base += skip;
+        len -= skip;
+        skip = 0;
+        memcpy(w->data + off, base, len);
+        off += len;
     }
 
     w->req.data = conn;
-    uv_buf_t buf = seg(w->data, total);
+    uv_buf_t buf = seg(w->data, w->len);
     if (uv_write(&w->req, (uv_stream_t *)&conn->tcp, &buf, 1, on_write) != 0) {
         free(w);
         goto fail;
     }
-    conn->write_queued += total;
+    conn->write_queued += w->len;
     conn->writes_pending++;
     http_conn_watch_writes(conn, 0);
     return 0;
@@ -127,13 +169,14 @@ static const char *extra_find(const char *extra, const char *name, size_t *value
     return NULL;
 }
 
-/* Queue the response head plus an optional first body segment. */
+/* Queue the response head plus up to three body segments, in one write. */
 static int write_head(http_exchange_t *ex, int status, const char *content_type,
-                      const char *extra, const char *framing, const void *body, size_t len)
+                      const char *extra, const char *framing, const uv_buf_t *body,
+                      size_t nbody)
 {
     char fixed[HEAD_FIXED_MAX];
     const char *conn_line = "";
-    uv_buf_t segs[8];
+    uv_buf_t segs[10];
     size_t n = 0;
 
     /* A Connection line from the handler replaces ours. */
@@ -148,12 +191,29 @@ static int write_head(http_exchange_t *ex, int status, const char *content_type,
     else if (ex->req.minor_version == 0)
         conn_line = "Connection: keep-alive\r\n";
 
-    int fixed_len = snprintf(fixed, sizeof fixed, "HTTP/1.1 %d %s\r\n%s%s", status,
-                             http_status_text(status), framing, conn_line);
-    if (fixed_len < 0 || (size_t)fixed_len >= sizeof fixed) {
+    /* The status line is built by hand: formatting runs once per response. */
+    const char *reason = http_status_text(status);
+    size_t reason_len = strlen(reason), framing_len = strlen(framing);
+    size_t conn_len = strlen(conn_line);
+    if (status < 100 || status > 999 ||
+        13 + reason_len + 2 + framing_len + conn_len > sizeof fixed) {
         conn_fail(ex->conn);
         return -1;
     }
+    memcpy(fixed, "HTTP/1.1 ", 9);
+    fixed[9] = (char)('0' + status / 100);
+    fixed[10] = (char)('0' + status / 10 % 10);
+    fixed[11] = (char)('0' + status % 10);
+    fixed[12] = ' ';
+    size_t fixed_len = 13;
+    memcpy(fixed + fixed_len, reason, reason_len);
+    fixed_len += reason_len;
+    memcpy(fixed + fixed_len, "\r\n", 2);
+    fixed_len += 2;
+    memcpy(fixed + fixed_len, framing, framing_len);
+    fixed_len += framing_len;
+    memcpy(fixed + fixed_len, conn_line, conn_len);
+    fixed_len += conn_len;
     segs[n++] = seg(fixed, fixed_len);
 
     if (content_type != NULL) {
@@ -168,8 +228,8 @@ static int write_head(http_exchange_t *ex, int status, const char *content_type,
             segs[n++] = seg("\r\n", 2);
     }
     segs[n++] = seg("\r\n", 2);
-    if (len > 0)
-        segs[n++] = seg(body, len);
+    for (size_t i = 0; i < nbody && i < 3; i++)
+        segs[n++] = body[i];
 
     return http_conn_write(ex->conn, segs, n);
 }
@@ -196,11 +256,19 @@ void http_respond(http_exchange_t *ex, int status, const char *content_type,
     ex->finished = 1;
     ex->body_allowed = status_allows_body(status);
 
-    if (ex->body_allowed)
-        snprintf(framing, sizeof framing, "Content-Length: %zu\r\n", len);
+    if (ex->body_allowed) {
+        memcpy(framing, "Content-Length: ", 16);
+        size_t n = 16 + format_number(framing + 16, len, 10);
+        memcpy(framing + n, "\r\n", 3);
+    }
     if (!ex->body_allowed || ex->is_head)
         len = 0;
-    write_head(ex, status, content_type, extra_headers, framing, body, len);
+    uv_buf_t body_seg = seg(body, len);
+    write_head(ex, status, content_type, extra_headers, framing, &body_seg, len > 0);
+
+    /* Written at once: no write callback will end the exchange. */
+    if (ex->conn->writes_pending == 0)
+        http_conn_defer(ex->conn);
 }
 
 void http_respond_error(http_exchange_t *ex, int status, const char *code,
@@ -220,10 +288,43 @@ void http_respond_error(http_exchange_t *ex, int status, const char *code,
     free(body);
 }
 
-int http_stream_start(http_exchange_t *ex, int status, const char *content_type,
-                      const char *extra_headers)
+/* The body segments of data for a streamed response: chunk-framed when
+ * chunked, into size_line (24 bytes). Returns the number of segments. */
+static size_t body_segments(const http_exchange_t *ex, const void *data, size_t len,
+                            char *size_line, uv_buf_t segs[3])
+{
+    size_t n = 0;
+
+    if (len == 0 || ex->is_head || !ex->body_allowed)
+        return 0;
+    if (ex->chunked) {
+        size_t size_len = format_number(size_line, len, 16);
+        memcpy(size_line + size_len, "\r\n", 2);
+        segs[n++] = seg(size_line, size_len + 2);
+    }
+    segs[n++] = seg(data, len);
+    if (ex->chunked)
+        segs[n++] = seg("\r\n", 2);
+    return n;
+}
+
+/* After queueing body bytes: 1 when the connection's queue passed the
+ * high-water mark (the writer should wait for the drain callback), else 0. */
+static int check_high_water(http_exchange_t *ex)
+{
+    if (ex->conn->write_queued > ex->conn->server->limits.write_high_water) {
+        ex->want_drain = 1;
+        return 1;
+    }
+    return 0;
+}
+
+int http_stream_start_with(http_exchange_t *ex, int status, const char *content_type,
+                           const char *extra_headers, const void *data, size_t len)
 {
     const char *framing = "";
+    char size_line[24];
+    uv_buf_t body[3];
 
     if (!exchange_open(ex) || ex->started)
         return -1;
@@ -234,35 +335,32 @@ int http_stream_start(http_exchange_t *ex, int status, const char *content_type,
                   extra_find(extra_headers, "content-length", &cl_len) == NULL;
     if (ex->chunked)
         framing = "Transfer-Encoding: chunked\r\n";
-    return write_head(ex, status, content_type, extra_headers, framing, NULL, 0);
+
+    size_t nbody = body_segments(ex, data, len, size_line, body);
+    if (write_head(ex, status, content_type, extra_headers, framing, body, nbody) != 0)
+        return -1;
+    return check_high_water(ex);
+}
+
+int http_stream_start(http_exchange_t *ex, int status, const char *content_type,
+                      const char *extra_headers)
+{
+    return http_stream_start_with(ex, status, content_type, extra_headers, NULL, 0) < 0 ? -1 : 0;
 }
 
 int http_stream_write(http_exchange_t *ex, const void *data, size_t len)
 {
     char size_line[24];
     uv_buf_t segs[3];
-    size_t n = 0;
 
     if (!exchange_open(ex) || ex->conn->doomed || !ex->started || ex->finished)
         return -1;
-    if (len == 0 || ex->is_head || !ex->body_allowed)
+    size_t n = body_segments(ex, data, len, size_line, segs);
+    if (n == 0)
         return ex->want_drain;
-
-    if (ex->chunked) {
-        int size_len = snprintf(size_line, sizeof size_line, "%zx\r\n", len);
-        segs[n++] = seg(size_line, size_len);
-    }
-    segs[n++] = seg(data, len);
-    if (ex->chunked)
-        segs[n++] = seg("\r\n", 2);
     if (http_conn_write(ex->conn, segs, n) != 0)
         return -1;
-
-    if (ex->conn->write_queued > ex->conn->server->limits.write_high_water) {
-        ex->want_drain = 1;
-        return 1;
-    }
-    return 0;
+    return check_high_water(ex);
 }
 
 void http_stream_end(http_exchange_t *ex)

@@ -13,17 +13,24 @@
 #define HTTP_LOG "http"
 
 /* First size of a connection's read buffer, and the least free space each
- * read is offered while a request arrives. */
-#define RBUF_INITIAL 4096
-#define READ_MIN_FREE 2048
+ * read is offered while a request arrives. Most requests to the gateway
+ * fit; larger ones grow the buffer by doubling. */
+#define RBUF_INITIAL 2048
+#define READ_MIN_FREE 1024
 
 /* A read buffer grown past this for a large body is shrunk once the
  * exchange ends, so idle keep-alive connections stay small. */
 #define RBUF_KEEP_MAX (64 * 1024)
 
 /* Room kept for bytes that arrive while an exchange is open, so that a
- * disconnect is still noticed; reading stops once it is full. */
-#define PENDING_ROOM 4096
+ * disconnect is still noticed; reading stops once it is full. Small enough
+ * that a typical request and this room fit the initial read buffer. */
+#define PENDING_ROOM 512
+
+/* Spare read buffers of RBUF_INITIAL bytes kept by a server: an idle
+ * keep-alive connection gives its buffer back, so it holds none, and the
+ * next request takes one without allocating. */
+#define RBUF_POOL_MAX 1024
 
 /* How long a closing connection keeps discarding input after its response,
  * so that the client reads the response instead of a reset. */
@@ -37,6 +44,45 @@
 static void conn_process(http_conn_t *conn);
 static void conn_timer(http_conn_t *conn, uint64_t ms);
 static void conn_check_stall(http_conn_t *conn);
+
+/* ---- read buffers ---- */
+
+/* Give an empty read buffer back to the server's pool (or free it). */
+static void rbuf_release(http_conn_t *conn)
+{
+    http_server_t *server = conn->server;
+
+    if (conn->rbuf == NULL)
+        return;
+    if (conn->rcap == RBUF_INITIAL && server->num_free_rbufs < RBUF_POOL_MAX &&
+        !server->stopping) {
+        /* The spare buffer's first bytes link it into the pool. */
+        memcpy(conn->rbuf, &server->free_rbufs, sizeof(char *));
+        server->free_rbufs = conn->rbuf;
+        server->num_free_rbufs++;
+    } else {
+        free(conn->rbuf);
+    }
+    conn->rbuf = NULL;
+    conn->rcap = 0;
+    conn->rlen = 0;
+}
+
+/* Take a pooled buffer for a connection that has none. Returns 0 when one
+ * was taken. */
+static int rbuf_from_pool(http_conn_t *conn)
+{
+    http_server_t *server = conn->server;
+
+    if (conn->rbuf != NULL || server->free_rbufs == NULL)
+        return -1;
+    conn->rbuf = server->free_rbufs;
+    memcpy(&server->free_rbufs, conn->rbuf, sizeof(char *));
+    server->num_free_rbufs--;
+    conn->rcap = RBUF_INITIAL;
+    conn->rbuf_moved = 1;
+    return 0;
+}
 
 /* ---- connection teardown ---- */
 
@@ -56,7 +102,7 @@ static void on_conn_handle_closed(uv_handle_t *handle)
         conn->next->prev = conn->prev;
     server->num_conns--;
 
-    free(conn->rbuf);
+    rbuf_release(conn);
     buf_free(&conn->body);
     free(conn);
     http_server_maybe_free(server);
@@ -76,7 +122,7 @@ void http_conn_close(http_conn_t *conn)
         ex->closing = 1;
         if (ex->on_close != NULL)
             ex->on_close(ex, 1, ex->close_user);
-        free(ex);
+        http_exchange_put(conn->server, ex);
     }
 
     uv_close((uv_handle_t *)&conn->tcp, on_conn_handle_closed);
@@ -147,7 +193,16 @@ static void conn_timer(http_conn_t *conn, uint64_t ms)
 {
     if (conn->doomed)
         ms = 0;
+    conn->head_timer = 0;
     uv_timer_start(&conn->timer, on_timer, ms, 0);
+}
+
+/* The whole head must arrive within header_timeout_ms of its first byte (of
+ * the accept, for a new connection), however slowly it trickles in. */
+static void conn_head_timer(http_conn_t *conn)
+{
+    conn_timer(conn, conn->server->limits.header_timeout_ms);
+    conn->head_timer = 1;
 }
 
 void http_conn_defer(http_conn_t *conn)
@@ -255,6 +310,8 @@ static int rbuf_reserve(http_conn_t *conn, size_t need, size_t max_cap)
         cap = max_cap;
     if (cap < need)
         cap = need;
+    if (cap == RBUF_INITIAL && rbuf_from_pool(conn) == 0)
+        return 0;
     return rbuf_resize(conn, cap);
 }
 
@@ -313,10 +370,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (conn->state == CONN_LINGER)
         return;
 
-    size_t before = conn->rlen;
     conn->rlen += (size_t)nread;
-    if (conn->state == CONN_HEAD && before == 0)
-        conn_timer(conn, conn->server->limits.header_timeout_ms);
+    if (conn->state == CONN_HEAD && !conn->head_timer)
+        conn_head_timer(conn);
     else if (conn->state == CONN_BODY)
         /* NOTE: only pauses are bounded here, so a body that trickles in
          * just under idle_timeout_ms per read keeps its connection open. */
@@ -396,7 +452,7 @@ static void conn_dispatch(http_conn_t *conn, const http_request_t *parsed)
     conn->rlen++;
     conn->rbuf[conn->msg_end] = '\0';
 
-    http_exchange_t *ex = calloc(1, sizeof *ex);
+    http_exchange_t *ex = http_exchange_get(server);
     if (ex == NULL) {
         http_conn_send_error(conn, 500, "internal", "out of memory");
         return;
@@ -552,7 +608,7 @@ void http_conn_exchange_done(http_conn_t *conn)
     if (ex->on_close != NULL)
         ex->on_close(ex, 0, ex->close_user);
     int keep_alive = ex->keep_alive && !conn->server->stopping;
-    free(ex);
+    http_exchange_put(conn->server, ex);
 
     /* The close callback may have stopped the server. */
     if (conn->state == CONN_CLOSED)
@@ -574,15 +630,16 @@ void http_conn_exchange_done(http_conn_t *conn)
     conn_read_start(conn);
 
     if (pending == 0) {
+        rbuf_release(conn);
         conn_timer(conn, conn->server->limits.idle_timeout_ms);
         return;
     }
-    conn_timer(conn, conn->server->limits.header_timeout_ms);
+    conn_head_timer(conn);
     conn_process(conn);
 }
 
 void http_conn_start(http_conn_t *conn)
 {
-    conn_timer(conn, conn->server->limits.header_timeout_ms);
+    conn_head_timer(conn);
     conn_read_start(conn);
 }

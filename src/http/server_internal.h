@@ -30,6 +30,7 @@ typedef enum {
 
 struct http_exchange {
     http_request_t req;
+    /* Everything from conn on is zeroed when a pooled exchange is reused. */
     http_conn_t *conn;
     http_close_fn on_close;
     void *close_user;
@@ -43,6 +44,7 @@ struct http_exchange {
     int body_allowed;   /* status permits a body (not 1xx, 204, 304) */
     int want_drain;     /* http_stream_write returned 1 */
     int closing;        /* close callback running or done */
+    http_exchange_t *next_free; /* link in the server's pool of spare exchanges */
 };
 
 struct http_conn {
@@ -55,6 +57,7 @@ struct http_conn {
     http_conn_state_t state;
     int handles_open;    /* tcp and timer until their close callbacks */
     int reading;         /* uv_read_start active */
+    int head_timer;      /* the timer runs header_timeout_ms for the current head */
     int doomed;          /* a write failed: close on the next timer wake-up */
     char peer[INET6_ADDRSTRLEN];
 
@@ -95,7 +98,18 @@ struct http_server {
     size_t num_conns;
     size_t rejected_since_log;   /* connections closed over max_connections */
     uint64_t last_reject_log_ms; /* uv_now() of the last such log line */
+    http_exchange_t *free_ex;    /* spare exchanges, so a request allocates none */
+    size_t num_free_ex;
+    char *free_rbufs;            /* spare read buffers (server.c) */
+    size_t num_free_rbufs;
 };
+
+/* Take an exchange from the server's pool (zeroed from conn on), or allocate
+ * one. Returns NULL when memory runs out. */
+http_exchange_t *http_exchange_get(http_server_t *server);
+
+/* Return an exchange to the pool, or free it when the pool is full. */
+void http_exchange_put(http_server_t *server, http_exchange_t *ex);
 
 /* A write request with its bytes stored right after it. */
 typedef struct {

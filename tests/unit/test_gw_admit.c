@@ -274,6 +274,36 @@ static void records_body(void **state_arg)
     json_decref(doc);
 }
 
+/* The post body is written as text: ids with quotes, backslashes and
+ * control bytes must still read back as the same strings. */
+static void records_body_escapes(void **state)
+{
+    gw_record_t r;
+    static const char odd[] = "i\"1\\x\x01\ty\xc3\xa9";
+
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.instance_id, sizeof(r.instance_id), "%s", odd);
+    r.time = NOW;
+    r.status = 502;
+    r.latency_ms = 0;
+    r.ttfb_ms = 0;
+    r.prompt_tokens = -1;
+    r.completion_tokens = 0;
+
+    json_t *doc = gw_records_json("g\"id", &r, 1, NULL, 0);
+    assert_non_null(doc);
+    assert_string_equal(json_string_value(json_object_get(doc, "gateway_id")), "g\"id");
+    json_t *rec = json_array_get(json_object_get(doc, "records"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "instance_id")), odd);
+    assert_true(json_is_null(json_object_get(rec, "token_id")));
+    assert_int_equal(json_integer_value(json_object_get(rec, "ttfb_ms")), 0);
+    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 0);
+    assert_true(json_is_false(json_object_get(rec, "cancelled")));
+    assert_int_equal(json_array_size(json_object_get(doc, "activity")), 0);
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +315,7 @@ int main(void)
         cmocka_unit_test(admit_503_by_status),
         cmocka_unit_test(admit_two_authorizations),
         cmocka_unit_test(records_body),
+        cmocka_unit_test(records_body_escapes),
     };
     if (sodium_init() < 0)
         return 1;

@@ -50,6 +50,11 @@ static http_server_t *model_server;
 static int control_port;
 static int model_port;
 static int dead_port;
+static int blackhole_port;          /* a full listen backlog: connects hang */
+static int blackhole_fds[8];
+static int flaky_port;              /* fake_flaky: drops a connection's second request */
+static int flaky_listen_fd;
+static pthread_t flaky_thread;
 static gateway_t *gateway;
 static int gateway_port_number;
 
@@ -66,6 +71,7 @@ typedef struct {
     int forever;
     int cut_after;
     int preamble;      /* first send events without content: a role and an empty delta */
+    int half_event;    /* before the cut, send half of an event */
 } fake_stream_t;
 
 static void fake_stream_timer_closed(uv_handle_t *handle)
@@ -96,6 +102,8 @@ static void fake_stream_tick(uv_timer_t *timer)
     if (s->ex == NULL)
         return;
     if (s->cut_after > 0 && s->step == s->cut_after) {
+        if (s->half_event)
+            http_stream_write(s->ex, "data: {\"choi", 13);
         http_conn_close(s->ex->conn);
         return;
     }
@@ -140,6 +148,17 @@ static fake_stream_t *fake_stream_begin(http_exchange_t *ex, int include_usage, 
     return s;
 }
 
+static void fake_hang_on_close(http_exchange_t *ex, int aborted, void *user)
+{
+    (void)ex;
+    (void)user;
+    if (aborted) {
+        pthread_mutex_lock(&fake_lock);
+        upstream_aborted = 1;
+        pthread_mutex_unlock(&fake_lock);
+    }
+}
+
 static void fake_model(http_exchange_t *ex)
 {
     const http_request_t *req = http_exchange_request(ex);
@@ -169,6 +188,15 @@ static void fake_model(http_exchange_t *ex)
         free(big);
         return;
     }
+    if (strncmp(req->target, "/v1/hang", 8) == 0) {
+        /* Never answers; the gateway's first-byte timeout ends it. */
+        http_exchange_on_close(ex, fake_hang_on_close, NULL);
+        return;
+    }
+    if (strncmp(req->target, "/v1/cutmid", 10) == 0) {
+        fake_stream_begin(ex, 0, 0, 2)->half_event = 1;
+        return;
+    }
     if (strncmp(req->target, "/v1/cut", 7) == 0) {
         fake_stream_begin(ex, 0, 0, 2);
         return;
@@ -192,6 +220,77 @@ static void fake_model(http_exchange_t *ex)
     json_decref(body);
 }
 
+/* ---- raw upstreams for the connection pool ---- */
+
+/* A model server that answers the first request of each connection with
+ * keep-alive and closes the connection, without answering, when a second
+ * request arrives on it: what a server that times out idle connections
+ * looks like when the gateway reuses one just as it closes. One connection
+ * at a time; stops when the listening socket is shut down. */
+static void *fake_flaky_run(void *arg)
+{
+    static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: 11\r\n\r\n{\"ok\":true}";
+    (void)arg;
+    for (;;) {
+        int fd = accept(flaky_listen_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        char buf[4096];
+        size_t len = 0;
+        int requests = 0;
+        for (;;) {
+            ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+            buf[len] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end == NULL)
+                continue;
+            if (++requests == 2)
+                break;
+            size_t used = (size_t)(end + 4 - buf);
+            memmove(buf, buf + used, len - used);
+            len -= used;
+            if (write(fd, ok, sizeof(ok) - 1) != (ssize_t)(sizeof(ok) - 1))
+                break;
+        }
+        close(fd);
+    }
+}
+
+static int listen_loopback(int backlog, int *port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        listen(fd, backlog) != 0 || getsockname(fd, (struct sockaddr *)&addr, &len) != 0)
+        return -1;
+    *port = ntohs(addr.sin_port);
+    return fd;
+}
+
+/* A listener that never accepts, with its backlog filled by connections
+ * of our own, so a new connect gets no answer and times out. */
+static int blackhole_start(void)
+{
+    int fd = listen_loopback(0, &blackhole_port);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                               .sin_port = htons((uint16_t)blackhole_port)};
+
+    if (fd < 0)
+        return -1;
+    blackhole_fds[0] = fd;
+    for (size_t i = 1; i < sizeof(blackhole_fds) / sizeof(blackhole_fds[0]); i++) {
+        blackhole_fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(blackhole_fds[i], (struct sockaddr *)&addr, sizeof(addr));
+    }
+    return 0;
+}
+
 /* ---- the fake control server ---- */
 
 #define STATE_GENERATION 3
@@ -199,19 +298,25 @@ static void fake_model(http_exchange_t *ex)
  * The held poll returns 304 every 300 ms, well within the first. */
 #define STATE_MAX_AGE_MS 1500
 #define WRITE_STALL_MS 1000
+/* Short upstream timeouts for the 504 tests; every fake answers at once. */
+#define CONNECT_TIMEOUT_MS 1000
+#define FIRST_BYTE_MS 1500
 
 static json_t *make_state(void)
 {
-    char alice[65], bob[65], upstream[64], dead[64];
+    char alice[65], bob[65], upstream[64], dead[64], blackhole[64], flaky[64];
 
     gw_token_hash("nd_alice", 8, alice);
     gw_token_hash("nd_bob", 6, bob);
     snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", model_port);
     snprintf(dead, sizeof(dead), "127.0.0.1:%d", dead_port);
+    snprintf(blackhole, sizeof(blackhole), "127.0.0.1:%d", blackhole_port);
+    snprintf(flaky, sizeof(flaky), "127.0.0.1:%d", flaky_port);
     return json_pack(
         "{s:i, s:[{s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:n},"
         " {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s},"
-        " {s:s, s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:s, s:s}],"
+        " {s:s, s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:s, s:s},"
+        " {s:s, s:s, s:s, s:s, s:s}, {s:s, s:s, s:s, s:s, s:s}],"
         " s:[{s:s, s:s, s:s, s:n}, {s:s, s:s, s:s, s:n}], s:[{s:s, s:s}], s:[s]}",
         "generation", STATE_GENERATION, "instances",
         "id", "i1", "path", "llama", "project", "demo", "status", "active", "upstream", upstream,
@@ -222,6 +327,9 @@ static json_t *make_state(void)
         "id", "i6", "path", "waiting", "project", "demo", "status", "queued", "upstream",
         "id", "i7", "path", "leaving", "project", "demo", "status", "stopping", "upstream",
         upstream,
+        "id", "i8", "path", "blackhole", "project", "demo", "status", "active", "upstream",
+        blackhole,
+        "id", "i9", "path", "flaky", "project", "demo", "status", "active", "upstream", flaky,
         "tokens", "id", "t1", "hash", alice, "user", "alice", "expires_at",
         "id", "t2", "hash", bob, "user", "bob", "expires_at",
         "grants", "user", "alice", "project", "demo", "admins", "admin");
@@ -367,6 +475,12 @@ static int setup_all(void **state)
     seen_activity = json_array();
     seen_gateway_ids = json_array();
     dead_port = free_port();
+    if (blackhole_start() != 0)
+        return -1;
+    flaky_listen_fd = listen_loopback(16, &flaky_port);
+    if (flaky_listen_fd < 0)
+        return -1;
+    pthread_create(&flaky_thread, NULL, fake_flaky_run, NULL);
 
     uv_loop_init(&fake_loop);
     uv_async_init(&fake_loop, &fake_stop, fake_on_stop);
@@ -383,7 +497,9 @@ static int setup_all(void **state)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", control_port);
     gateway_options_t opts = {.server_url = url, .api_token = "nd_admin", .listen_host = "127.0.0.1",
                               .listen_port = 0, .state_max_age_ms = STATE_MAX_AGE_MS,
-                              .write_stall_timeout_ms = WRITE_STALL_MS};
+                              .write_stall_timeout_ms = WRITE_STALL_MS,
+                              .limits = {.upstream_connect_timeout_ms = CONNECT_TIMEOUT_MS,
+                                         .upstream_first_byte_timeout_ms = FIRST_BYTE_MS}};
     gateway = gateway_start(&opts, err, sizeof(err));
     if (gateway == NULL)
         return -1;
@@ -397,6 +513,11 @@ static int teardown_all(void **state)
     gateway_stop(gateway);
     uv_async_send(&fake_stop);
     pthread_join(fake_thread, NULL);
+    shutdown(flaky_listen_fd, SHUT_RDWR);
+    pthread_join(flaky_thread, NULL);
+    close(flaky_listen_fd);
+    for (size_t i = 0; i < sizeof(blackhole_fds) / sizeof(blackhole_fds[0]); i++)
+        close(blackhole_fds[i]);
     uv_loop_close(&fake_loop);
     json_decref(seen_records);
     json_decref(seen_activity);
@@ -776,13 +897,168 @@ static void proxy_upstream_cut(void **state)
     reply_t r;
 
     (void)state;
+    /* The instance died between events: the stream ends cleanly, with an
+     * error event that OpenAI clients raise, and the last chunk. */
     request("GET", "/serve/llama/v1/cut", ALICE, NULL, &r);
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body.data, "w1"));
-    assert_false(r.body_complete);
+    assert_true(r.body_complete);
+    const char *error = strstr(r.body.data, "data: {\"error\":");
+    assert_non_null(error);
+    assert_non_null(strstr(error, "\"code\":\"upstream_error\""));
+    assert_non_null(strstr(error, "stopped mid-stream"));
+    assert_non_null(strstr(error, "}\n\n"));
     reply_free(&r);
 
     json_t *rec = wait_record("i1", 502);
+    assert_non_null(rec);
+    json_decref(rec);
+}
+
+static void proxy_upstream_cut_mid_event(void **state)
+{
+    reply_t r;
+
+    /* Half an event reached the client: no well-formed end is possible, so
+     * the connection closes without the last chunk. */
+    (void)state;
+    request("GET", "/serve/llama/v1/cutmid", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    assert_non_null(strstr(r.body.data, "w1"));
+    assert_non_null(strstr(r.body.data, "data: {\"choi"));
+    assert_false(r.body_complete);
+    assert_null(strstr(r.body.data, "upstream_error"));
+    reply_free(&r);
+
+    json_t *rec = wait_record("i1", 502);
+    assert_non_null(rec);
+    json_decref(rec);
+}
+
+/* Consume the records of n successful requests to instance_id, so later
+ * tests do not mistake them for their own. */
+static void take_records(const char *instance_id, int status, int n)
+{
+    for (int i = 0; i < n; i++) {
+        json_t *rec = wait_record(instance_id, status);
+        assert_non_null(rec);
+        json_decref(rec);
+    }
+}
+
+static gw_pools_stats_t pool_stats(void)
+{
+    gw_pools_stats_t stats;
+
+    /* Read between requests, when the loop thread is not changing them. */
+    usleep(50000);
+    gw_pools_stats(gateway->pools, &stats);
+    return stats;
+}
+
+static void proxy_pool_reuses_connection(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    request("GET", "/serve/llama/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    gw_pools_stats_t before = pool_stats();
+
+    for (int i = 0; i < 3; i++) {
+        request("POST", "/serve/llama/v1/chat/completions", ALICE, "{\"model\":\"m\"}", &r);
+        assert_int_equal(r.status, 200);
+        reply_free(&r);
+    }
+    gw_pools_stats_t after = pool_stats();
+    assert_int_equal(after.connects - before.connects, 0);
+    assert_int_equal(after.reuses - before.reuses, 3);
+    assert_true(after.idle >= 1);
+
+    /* The instance is asked to keep the connection open. */
+    pthread_mutex_lock(&fake_lock);
+    assert_null(strcasestr(seen_upstream_head, "\nConnection:"));
+    pthread_mutex_unlock(&fake_lock);
+    take_records("i1", 200, 4);
+}
+
+static void proxy_first_byte_timeout_504(void **state)
+{
+    reply_t r;
+    char code[64];
+
+    (void)state;
+    pthread_mutex_lock(&fake_lock);
+    upstream_aborted = 0;
+    pthread_mutex_unlock(&fake_lock);
+
+    request("GET", "/serve/llama/v1/models", ALICE, NULL, &r);
+    reply_free(&r);
+    gw_pools_stats_t before = pool_stats();
+    int64_t start = clock_mono_ms();
+    request("GET", "/serve/llama/v1/hang", ALICE, NULL, &r);
+    int64_t took = clock_mono_ms() - start;
+    assert_int_equal(r.status, 504);
+    assert_string_equal(error_field(&r, "code", code, sizeof(code)), "upstream_timeout");
+    assert_true(took >= FIRST_BYTE_MS - 100);
+    assert_true(took < FIRST_BYTE_MS + 2000);
+    reply_free(&r);
+    assert_true(wait_flag(&upstream_aborted, 2000));
+
+    /* That connection failed: the next request gets a new one. */
+    request("GET", "/serve/llama/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    gw_pools_stats_t after = pool_stats();
+    assert_int_equal(after.reuses - before.reuses, 1);
+    assert_int_equal(after.connects - before.connects, 1);
+
+    json_t *rec = wait_record("i1", 504);
+    assert_non_null(rec);
+    json_decref(rec);
+    take_records("i1", 200, 2);
+}
+
+static void proxy_connect_timeout_504(void **state)
+{
+    reply_t r;
+    char code[64];
+
+    (void)state;
+    int64_t start = clock_mono_ms();
+    request("GET", "/serve/blackhole/v1/models", ALICE, NULL, &r);
+    int64_t took = clock_mono_ms() - start;
+    assert_int_equal(r.status, 504);
+    assert_string_equal(error_field(&r, "code", code, sizeof(code)), "upstream_timeout");
+    assert_true(took >= CONNECT_TIMEOUT_MS - 100);
+    reply_free(&r);
+
+    json_t *rec = wait_record("i8", 504);
+    assert_non_null(rec);
+    json_decref(rec);
+}
+
+/* A pooled connection that the instance closes as it is reused gets the
+ * request again on a new connection; the client never sees the failure. */
+static void proxy_pool_retries_closed_connection(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    gw_pools_stats_t before = pool_stats();
+    request("GET", "/serve/flaky/v1/models", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    request("POST", "/serve/flaky/v1/chat/completions", ALICE, "{\"model\":\"m\"}", &r);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body.data, "{\"ok\":true}");
+    reply_free(&r);
+
+    gw_pools_stats_t after = pool_stats();
+    assert_int_equal(after.retries - before.retries, 1);
+    assert_int_equal(after.connects - before.connects, 2);
+    json_t *rec = wait_record("i9", 200);
     assert_non_null(rec);
     json_decref(rec);
 }
@@ -1224,7 +1500,12 @@ int main(void)
         cmocka_unit_test(proxy_client_abort),
         cmocka_unit_test(proxy_upstream_down),
         cmocka_unit_test(proxy_upstream_cut),
+        cmocka_unit_test(proxy_upstream_cut_mid_event),
         cmocka_unit_test(proxy_backpressure),
+        cmocka_unit_test(proxy_pool_reuses_connection),
+        cmocka_unit_test(proxy_first_byte_timeout_504),
+        cmocka_unit_test(proxy_connect_timeout_504),
+        cmocka_unit_test(proxy_pool_retries_closed_connection),
         cmocka_unit_test(proxy_activity_only_inference),
         cmocka_unit_test(proxy_heartbeat_in_flight),
         cmocka_unit_test(proxy_stalled_client_cancelled),

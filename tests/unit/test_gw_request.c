@@ -150,8 +150,7 @@ static void upstream_request(void **state)
                                   "Content-Type: application/json\r\n"
                                   "X-Request-Id: r1\r\n"
                                   "Host: 127.0.0.1:9000\r\n"
-                                  "Content-Length: 7\r\n"
-                                  "Connection: close\r\n\r\n"
+                                  "Content-Length: 7\r\n\r\n"
                                   "{\"a\":1}");
     assert_null(strstr(out.data, "nd_secret"));
     buf_free(&out);
@@ -170,7 +169,7 @@ static void upstream_request_root(void **state)
     req.num_headers = 1;
     assert_int_equal(gw_build_upstream_request(&req, "?q=1", 4, "h:1", NULL, 0, 0, &out), 0);
     assert_string_equal(out.data, "GET /?q=1 HTTP/1.1\r\nAccept-Encoding: gzip\r\n"
-                                  "Host: h:1\r\nConnection: close\r\n\r\n");
+                                  "Host: h:1\r\n\r\n");
     buf_free(&out);
 }
 
@@ -226,7 +225,7 @@ static void token_param_names(void **state)
 static void response_head_sse(void **state)
 {
     http_response_t resp;
-    gw_response_head_t head;
+    gw_response_head_t head = {.extra = BUF_INIT};
 
     (void)state;
     memset(&resp, 0, sizeof(resp));
@@ -251,7 +250,7 @@ static void response_head_sse(void **state)
 static void response_head_length(void **state)
 {
     http_response_t resp;
-    gw_response_head_t head;
+    gw_response_head_t head = {.extra = BUF_INIT};
 
     (void)state;
     memset(&resp, 0, sizeof(resp));

@@ -863,6 +863,28 @@ static void server_write_stall_aborts(void **state)
     close(fd);
 }
 
+/* A new connection's first byte does not restart the head's clock: a
+ * client that waits and then trickles its head gets no second timeout. */
+static void server_header_timeout_from_accept(void **state)
+{
+    fixture_t *fx = *state;
+    int fd = client_connect(fx->port);
+    struct timespec start;
+    struct timespec end;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    sleep_ms(200);
+    client_send_str(fd, "G");
+    assert_true(client_sees_eof(fd, 2000));
+    clock_gettime(CLOCK_MONOTONIC, &end);
+
+    long elapsed_ms = (end.tv_sec - start.tv_sec) * 1000 + (end.tv_nsec - start.tv_nsec) / 1000000;
+    assert_true(elapsed_ms >= 250);
+    assert_true(elapsed_ms < 450);
+    assert_int_equal(atomic_load(&fx->handled), 0);
+    close(fd);
+}
+
 static void server_header_timeout(void **state)
 {
     fixture_t *fx = *state;
@@ -921,9 +943,19 @@ static void server_connection_limit(void **state)
     assert_int_equal(client_read_response(first, &reply, 0), 0);
     reply_free(&reply);
 
+    /* The refused connection gets a 503 and the close, and the first one
+     * still works. */
     int second = client_connect(fx->port);
-    assert_true(client_sees_eof(second, 2000));
+    assert_int_equal(client_read_response(second, &reply, 1), 0);
+    assert_int_equal(reply.status, 503);
+    assert_non_null(strstr(reply.body.data, "too_many_connections"));
+    reply_free(&reply);
     close(second);
+
+    client_send_str(first, "GET /hello HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_int_equal(client_read_response(first, &reply, 0), 0);
+    assert_int_equal(reply.status, 200);
+    reply_free(&reply);
     close(first);
     fixture_stop(fx);
 }
@@ -972,6 +1004,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(server_disconnect_aborts, setup, teardown),
         cmocka_unit_test_setup_teardown(server_disconnect_mid_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(server_header_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(server_header_timeout_from_accept, setup, teardown),
         cmocka_unit_test_setup_teardown(server_write_stall_aborts, setup, teardown),
         cmocka_unit_test(server_stop_aborts_open_exchange),
         cmocka_unit_test(server_connection_limit),
