@@ -24,6 +24,12 @@ SRCS    := $(shell find src -name '*.c' ! -path src/main.c | sort)
 OBJS    := $(SRCS:%.c=$(BUILD)/%.o)
 TESTS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 
+# The web UI's files go into the binary through a generated C file. The
+# folders are inputs too, so that adding or removing a file regenerates it.
+WEB_INPUTS := $(shell find web -path web/node_modules -prune -o -print 2>/dev/null) \
+              $(wildcard web/node_modules/uplot/dist/uPlot.esm.js web/node_modules/uplot/dist/uPlot.min.css)
+OBJS    += $(BUILD)/gen/web_assets.o
+
 all: $(BUILD)/nimdeck
 
 $(BUILD)/libnimdeck.a: $(OBJS)
@@ -41,13 +47,40 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnimdeck.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libnimdeck.a $(LDLIBS) -lcmocka
 
-tests: $(TESTS) $(BUILD)/nimdeck
+$(BUILD)/gen/web_assets.c: scripts/web-assets.sh $(WEB_INPUTS)
+	@mkdir -p $(dir $@)
+	scripts/web-assets.sh web $@
+
+$(BUILD)/gen/web_assets.o: $(BUILD)/gen/web_assets.c
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# A stand-in for the NVIDIA driver's NVML library, for the GPU metrics
+# tests; built without sanitizers so any nimdeck build can load it.
+FAKE_NVML := $(BUILD)/fake-nvml/libnvidia-ml.so.1
+
+$(FAKE_NVML): tests/nvml/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $<
+
+tests: $(TESTS) $(BUILD)/nimdeck $(FAKE_NVML)
 
 test: tests
 	tests/run-unit.sh $(BUILD)
 
-clean:
-	rm -rf build build-san build-clang
+# The gateway benchmark's backend and client (bench/gateway.sh runs them).
+BENCH := $(BUILD)/bench/bench-backend $(BUILD)/bench/bench-client
 
-.PHONY: all tests test clean
+$(BUILD)/bench/bench-%: bench/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O2 -g -D_GNU_SOURCE -Wall -Wextra -Werror -o $@ $<
+
+bench: $(BENCH) $(BUILD)/nimdeck
+
+# libFuzzer targets: `make fuzz` builds them into build-fuzz/.
+include tests/fuzz/fuzz.mk
+
+clean:
+	rm -rf build build-san build-clang build-fuzz
+
+.PHONY: all tests test clean bench
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

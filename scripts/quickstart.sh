@@ -16,6 +16,8 @@ echo "== installing packages (Debian 12)"
 scripts/deps.sh
 
 echo "== building"
+# The web UI's npm packages (uPlot) go into the binary.
+[ -d web/node_modules/uplot ] || (cd web && npm ci --no-audit --no-fund --loglevel=error)
 make -j"$(nproc)" >/dev/null
 echo "built $nimdeck"
 

@@ -16,6 +16,7 @@ step() { printf '\n== %s\n' "$*"; }
 step "dependencies"
 scripts/deps.sh --test
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+(cd web && npm ci --no-audit --no-fund --loglevel=error)
 
 step "build (gcc, -Wall -Wextra -Werror)"
 make -j"$(nproc)" all tests
@@ -32,6 +33,28 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
     tests/run-unit.sh build-san
 
 [ "${1:-}" = "--unit" ] && exit 0
+
+step "fuzz targets, ${FUZZ_SECONDS:-10} s each"
+scripts/fuzz.sh "${FUZZ_SECONDS:-10}"
+
+# The Docker tests get a private daemon (no bridge, no iptables changes),
+# stopped on any exit. Its folder is short, because a unix socket path is.
+step "Docker daemon and the NIM look-alike image"
+if [ "$(id -u)" -eq 0 ]; then
+    docker_dir=$(mktemp -d /tmp/nimdeck-dockerd-XXXXXX)
+    stop_docker() {
+        scripts/dockerd.sh stop "$docker_dir" || return 0
+        cp "$docker_dir/dockerd.log" "$TEST_OUTPUT/" 2>/dev/null || true
+        rm -rf "$docker_dir"
+    }
+    trap stop_docker EXIT
+    DOCKER_HOST=$(scripts/dockerd.sh start "$docker_dir")
+    export DOCKER_HOST
+    tests/docker/build-image.sh build/nimdeck
+else
+    unset DOCKER_HOST
+    echo "not root: the Docker end-to-end tests are skipped (they start their own dockerd)"
+fi
 
 step "end-to-end tests"
 (cd tests/e2e && npm test)

@@ -136,7 +136,9 @@ static void agent_free(agent_t *agent)
     free(agent->name);
     free(agent->hostname);
     free(agent->advertise_host);
+    free(agent->docker_host);
     agent_state_close(agent->state);
+    agent_gpus_free(agent->gpus);
     agent_final_free(agent);
     pthread_mutex_destroy(&agent->lock);
     pthread_cond_destroy(&agent->changed);
@@ -165,6 +167,8 @@ static int agent_copy_options(agent_t *agent, const agent_options_t *opts, char 
     agent->name = strdup(opts->name != NULL && opts->name[0] != '\0' ? opts->name : host);
     agent->advertise_host = strdup(opts->advertise_host != NULL ? opts->advertise_host : "127.0.0.1");
     agent->metrics_interval_s = opts->metrics_interval_s > 0 ? opts->metrics_interval_s : 5;
+    if (opts->docker_host != NULL && (agent->docker_host = strdup(opts->docker_host)) == NULL)
+        goto oom;
     agent->queues = calloc(count + 1, sizeof(*agent->queues));
     if (agent->server_url == NULL || agent->token == NULL || agent->hostname == NULL ||
         agent->name == NULL || agent->advertise_host == NULL || agent->queues == NULL)
@@ -245,6 +249,9 @@ agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size)
     atomic_init(&agent->stopping, 0);
     if (agent_copy_options(agent, opts, err, err_size) != 0)
         goto fail;
+    /* The registration sends the inventory, so it comes first. */
+    if ((agent->gpus = agent_gpus_open(opts->gpus, err, err_size)) == NULL)
+        goto fail;
 
     /* Resolved now: /proc/self/exe names a deleted file after an upgrade. */
     len = readlink("/proc/self/exe", agent->self_exe, sizeof(agent->self_exe) - 1);
@@ -254,14 +261,17 @@ agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size)
      * The state is per name and server, so agents of two servers on one
      * machine (two `nimdeck up`, each naming its agent after the host) do
      * not share it. */
-    char state_key[512];
     const char *server = strstr(agent->server_url, "://");
-    snprintf(state_key, sizeof(state_key), "%s@%s", agent->name,
+    snprintf(agent->key, sizeof(agent->key), "%s@%s", agent->name,
              server != NULL ? server + 3 : agent->server_url);
-    agent->state = agent_state_open(state_key);
+    agent->state = agent_state_open(agent->key);
+    /* Containers, by contrast, are adopted: listed before the registration
+     * so that the server keeps their instances. */
+    agent_adopt_find(agent);
 
     if (agent_register_until_done(agent, err, err_size) != 0)
         goto fail;
+    agent_adopt_launch(agent);
     if (agent_start_threads(agent, err, err_size) != 0) {
         agent_stop(agent);
         return NULL;
@@ -270,11 +280,13 @@ agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size)
     return agent;
 
 fail:
+    agent_adopt_forget(agent);
     agent_free(agent);
     return NULL;
 }
 
-/* Stop every instance and wait for their threads. */
+/* Stop every instance, or detach from it where its runtime leaves it
+ * running (containers), and wait for their threads. */
 static void agent_stop_instances(agent_t *agent)
 {
     pthread_mutex_lock(&agent->lock);

@@ -14,12 +14,16 @@ typedef struct {
     const char *const *queues;   /* NULL-terminated; default {"default"} */
     const char *advertise_host;  /* address the gateway uses to reach instances; default "127.0.0.1" */
     int metrics_interval_s;      /* default 5 */
+    const char *gpus;            /* --gpus: "all" (NULL), "none" or device ids "0,1" */
+    const char *docker_host;     /* --docker-host "unix:///path"; NULL for $DOCKER_HOST, else
+                                    /var/run/docker.sock */
 } agent_options_t;
 
 agent_t *agent_start(const agent_options_t *opts, char *err, size_t err_size);
 
-/* Stop every process-runtime instance (reason "agent stopped"), then the
- * threads, and free the agent. */
+/* Stop every process instance (reason "agent stopped") and let go of the
+ * containers, which keep running without a final status for the next start
+ * of the agent to adopt; then stop the threads and free the agent. */
 void agent_stop(agent_t *agent);
 
 /* `nimdeck agent ...`: start, wait for SIGINT/SIGTERM, stop. */

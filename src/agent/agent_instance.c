@@ -88,6 +88,7 @@ static void agent_instance_on_line(void *ctx, const char *line, size_t len)
     }
     agent_instance_keep_tail(inst, masked.data, masked.len);
     agent_instance_ship(inst, sink->stream, masked.data, masked.len);
+    agent_instance_check_milestone(inst, masked.data, masked.len);
     buf_free(&masked);
 }
 
@@ -97,6 +98,8 @@ static void agent_instance_on_output(void *ctx, agent_stream_t stream, const cha
     int is_out = stream == AGENT_STREAM_STDOUT;
     agent_line_sink_t sink = {inst, is_out ? "stdout" : "stderr"};
 
+    if (inst->lease_missing)
+        return;
     if (agent_lines_feed(is_out ? &inst->out_lines : &inst->err_lines, data, len,
                          agent_instance_on_line, &sink) != 0)
         log_warn("agent", "instance %s: out of memory splitting %s; a partial line was dropped",
@@ -118,6 +121,17 @@ static void agent_instance_on_exit(void *ctx, const agent_exit_t *exit)
     pthread_mutex_unlock(&inst->lock);
 }
 
+/* Stop the instance, or, when the agent stops and the runtime can leave
+ * the instance running for the next run of the agent to adopt
+ * (containers), let go of it. The caller holds inst->lock. */
+static void agent_instance_signal_stop(agent_instance_t *inst)
+{
+    if (inst->agent_stopping && inst->runtime->detach != NULL)
+        inst->runtime->detach(inst->handle);
+    else
+        inst->runtime->stop(inst->handle, AGENT_STOP_GRACE_MS);
+}
+
 void agent_instance_request_stop(agent_instance_t *inst, int agent_stopping)
 {
     pthread_mutex_lock(&inst->lock);
@@ -130,7 +144,7 @@ void agent_instance_request_stop(agent_instance_t *inst, int agent_stopping)
         /* Signal at once from the caller's thread: the instance thread may
          * be inside a health probe for up to a second. */
         if (inst->handle != NULL && !inst->exited)
-            inst->runtime->stop(inst->handle, AGENT_STOP_GRACE_MS);
+            agent_instance_signal_stop(inst);
     }
     pthread_cond_broadcast(&inst->changed);
     pthread_mutex_unlock(&inst->lock);
@@ -149,26 +163,45 @@ static void agent_instance_report(agent_instance_t *inst, const char *status, co
     if (reason != NULL && mask_apply(inst->mask, reason, strlen(reason), &masked) == 0 &&
         masked.data != NULL && agent_utf8_sanitize(masked.data, masked.len, &clean) == 0)
         text = clean.data != NULL ? clean.data : "";
-    if (final)
+    if (final) {
+        /* Released first: the server counts the GPUs free again once it has
+         * the final status. */
+        agent_gpus_release(inst->agent->gpus, inst->id);
         agent_final_record(inst->agent, inst->id, status, text, exit_code);
-    else
+    } else if (strcmp(status, "loading") == 0) {
+        json_t *gpus = agent_gpus_ids_json(inst->gpu_ids);
+        agent_report_status_gpus(inst->agent, inst->id, status, text, upstream, exit_code, gpus);
+        json_decref(gpus);
+    } else {
         agent_report_status(inst->agent, inst->id, status, text, upstream, exit_code);
+    }
     buf_free(&masked);
     buf_free(&clean);
 }
 
-/* "process exited with status N" or "killed by signal NAME". */
-static void agent_instance_exit_summary(const agent_exit_t *exit, buf_t *out)
+/* "process exited with status N", "killed by signal NAME", or for an OOM
+ * kill "container ran out of memory ...", then the runtime's detail. */
+static void agent_instance_exit_summary(const agent_instance_t *inst, const agent_exit_t *exit,
+                                        buf_t *out)
 {
-    if (exit->signaled) {
+    const char *noun = inst->runtime->noun != NULL ? inst->runtime->noun : "process";
+
+    if (exit->oom_killed) {
+        buf_printf(out, "%s ran out of memory: the kernel's OOM killer ended it (exit status %d)",
+                   noun, exit->exit_code);
+    } else if (exit->signaled) {
         const char *name = sigabbrev_np(exit->signal);
         if (name != NULL)
             buf_printf(out, "killed by signal SIG%s", name);
         else
             buf_printf(out, "killed by signal %d", exit->signal);
+    } else if (exit->exit_code >= 0) {
+        buf_printf(out, "%s exited with status %d", noun, exit->status);
     } else {
-        buf_printf(out, "process exited with status %d", exit->status);
+        buf_printf(out, "%s ended", noun);
     }
+    if (exit->detail[0] != '\0')
+        buf_printf(out, " (%s)", exit->detail);
 }
 
 static void agent_instance_append_tail(agent_instance_t *inst, buf_t *out)
@@ -207,6 +240,7 @@ static void agent_instance_probe(agent_instance_t *inst, int *ready, int *failur
         if (status != 200)
             return;
         *ready = 1;
+        inst->ready = 1;
         *next_probe_ms = clock_mono_ms() + agent_health_probe_ms;
         pthread_mutex_unlock(&inst->lock);
         log_info("agent", "instance %s: ready on port %d", inst->id, inst->port);
@@ -235,23 +269,43 @@ static void agent_instance_probe(agent_instance_t *inst, int *ready, int *failur
  * the final report. */
 static void agent_instance_supervise(agent_instance_t *inst)
 {
-    int ready = 0, failures = 0, health_failed = 0;
+    int ready, failures = 0, health_failed = 0;
     int64_t next_probe_ms = clock_mono_ms() + AGENT_READY_PROBE_MS;
     buf_t reason = BUF_INIT;
 
     pthread_mutex_lock(&inst->lock);
+    ready = inst->ready;
     while (!inst->exited) {
-        if (inst->stop_requested || health_failed)
+        /* The next wake-up: a due loading reason, then the next probe. */
+        int64_t wake_ms = agent_instance_flush_reason(inst);
+        if (inst->exited)
+            break;
+        if (!inst->stop_requested && !health_failed) {
+            if (clock_mono_ms() >= next_probe_ms) {
+                agent_instance_probe(inst, &ready, &failures, &health_failed, &next_probe_ms);
+                continue;
+            }
+            if (wake_ms == 0 || next_probe_ms < wake_ms)
+                wake_ms = next_probe_ms;
+        }
+        if (wake_ms == 0)
             pthread_cond_wait(&inst->changed, &inst->lock);
-        else if (clock_mono_ms() < next_probe_ms)
-            agent_cond_wait_until(&inst->changed, &inst->lock, next_probe_ms);
         else
-            agent_instance_probe(inst, &ready, &failures, &health_failed, &next_probe_ms);
+            agent_cond_wait_until(&inst->changed, &inst->lock, wake_ms);
     }
     int stop_requested = inst->stop_requested, agent_stopping = inst->agent_stopping;
+    int detached = inst->exit.detached;
     pthread_mutex_unlock(&inst->lock);
 
-    log_info("agent", "instance %s: process exited (exit code %d)", inst->id, inst->exit.exit_code);
+    /* The server keeps the instance as it is, and the next run of the agent
+     * adopts it, so no final status goes out. */
+    if (detached) {
+        log_info("agent", "instance %s: left running without a final status, for the next run "
+                 "of the agent to adopt", inst->id);
+        return;
+    }
+    log_info("agent", "instance %s: %s exited (exit code %d)", inst->id,
+             inst->runtime->noun != NULL ? inst->runtime->noun : "process", inst->exit.exit_code);
     agent_shipper_flush(inst->agent->shipper, 1000);
 
     if (health_failed) {
@@ -260,7 +314,7 @@ static void agent_instance_supervise(agent_instance_t *inst)
         agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL,
                               inst->exit.exit_code);
     } else {
-        agent_instance_exit_summary(&inst->exit, &reason);
+        agent_instance_exit_summary(inst, &inst->exit, &reason);
         log_warn("agent", "instance %s: %s without a stop request", inst->id,
                  reason.data != NULL ? reason.data : "ended");
         agent_instance_append_tail(inst, &reason);
@@ -269,8 +323,42 @@ static void agent_instance_supervise(agent_instance_t *inst)
     buf_free(&reason);
 }
 
-/* Start through the runtime and report loading. Returns 0 when the instance
- * runs, or -1 after reporting why it does not. */
+static int agent_instance_stop_requested(void *ctx)
+{
+    agent_instance_t *inst = ctx;
+    int stop;
+
+    pthread_mutex_lock(&inst->lock);
+    stop = inst->stop_requested;
+    pthread_mutex_unlock(&inst->lock);
+    return stop;
+}
+
+/* Report a start or adoption that failed: `stopped` when a stop request
+ * cut it short, else `failed` with the cause. */
+static void agent_instance_start_failed(agent_instance_t *inst, const char *err, int adopting)
+{
+    buf_t reason = BUF_INIT;
+    int stop, agent_stopping;
+
+    pthread_mutex_lock(&inst->lock);
+    stop = inst->stop_requested;
+    agent_stopping = inst->agent_stopping;
+    pthread_mutex_unlock(&inst->lock);
+    if (stop) {
+        log_info("agent", "instance %s: stopped while starting: %s", inst->id, err);
+        agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL, -1);
+        return;
+    }
+    buf_printf(&reason, "%s%s", adopting ? "cannot adopt it after an agent restart: " : "", err);
+    log_error("agent", "instance %s: cannot start: %s", inst->id, reason.data ? reason.data : err);
+    agent_instance_report(inst, "failed", reason.data ? reason.data : err, NULL, -1);
+    buf_free(&reason);
+}
+
+/* Start through the runtime, or adopt what an earlier run of the agent
+ * started, and report loading. Returns 0 when the instance runs, or -1
+ * after reporting why it does not. */
 static int agent_instance_start(agent_instance_t *inst)
 {
     agent_t *agent = inst->agent;
@@ -281,19 +369,33 @@ static int agent_instance_start(agent_instance_t *inst)
         .self_exe = agent->self_exe[0] != '\0' ? agent->self_exe : NULL,
         .agent_name = agent->name,
         .state = agent->state,
+        .gpu_ids = (const char *const *)inst->gpu_ids,
+        .agent_key = agent->key,
+        .docker_host = agent->docker_host,
+        .gpus = agent->gpus,
+        .advertise_host = agent->advertise_host,
     };
     agent_runtime_events_t events = {
         .ctx = inst,
         .on_output = agent_instance_on_output,
         .on_exit = agent_instance_on_exit,
+        .on_reason = agent_instance_on_reason,
+        .stop_requested = agent_instance_stop_requested,
     };
     agent_runtime_handle_t *handle = NULL;
     char err[512], upstream[300];
-    int port = 0, stop_now;
+    int port = 0, stop_now, rc;
+    int adopting = inst->adopt_ref[0] != '\0';
 
-    if (inst->runtime->start(&spec, &events, &handle, &port, err, sizeof(err)) != 0) {
-        log_error("agent", "instance %s: cannot start: %s", inst->id, err);
-        agent_instance_report(inst, "failed", err, NULL, -1);
+    snprintf(err, sizeof(err), "runtime %s cannot adopt instances", inst->runtime->name);
+    if (adopting && inst->runtime->adopt == NULL)
+        rc = -1;
+    else if (adopting)
+        rc = inst->runtime->adopt(&spec, inst->adopt_ref, &events, &handle, &port, err, sizeof(err));
+    else
+        rc = inst->runtime->start(&spec, &events, &handle, &port, err, sizeof(err));
+    if (rc != 0) {
+        agent_instance_start_failed(inst, err, adopting);
         return -1;
     }
 
@@ -301,12 +403,17 @@ static int agent_instance_start(agent_instance_t *inst)
     inst->handle = handle;
     inst->port = port;
     stop_now = inst->stop_requested;
-    pthread_mutex_unlock(&inst->lock);
     if (stop_now)
-        inst->runtime->stop(handle, AGENT_STOP_GRACE_MS);
+        agent_instance_signal_stop(inst);
+    pthread_mutex_unlock(&inst->lock);
 
+    /* An adopted instance that was serving stays active on the server. */
+    if (adopting && inst->ready)
+        return 0;
     snprintf(upstream, sizeof(upstream), "%s:%d", agent->advertise_host, port);
-    agent_instance_report(inst, "loading", inst->runtime->starting_reason, upstream, -1);
+    agent_instance_report(inst, "loading",
+                          adopting ? "adopted after an agent restart" : inst->runtime->starting_reason,
+                          upstream, -1);
     return 0;
 }
 
@@ -321,7 +428,7 @@ static void *agent_instance_run(void *arg)
     if (inst->runtime == NULL) {
         char reason[256];
         snprintf(reason, sizeof(reason), "runtime '%s' is not supported by this agent; it runs "
-                 "'process' instances", name);
+                 "'process' and 'docker' instances", name);
         log_error("agent", "instance %s: %s", inst->id, reason);
         agent_instance_report(inst, "failed", reason, NULL, -1);
         goto out;
@@ -331,7 +438,8 @@ static void *agent_instance_run(void *arg)
     stop_first = inst->stop_requested;
     agent_stopping = inst->agent_stopping;
     pthread_mutex_unlock(&inst->lock);
-    if (stop_first) {
+    /* An adopted container runs already: it is attached and then stopped. */
+    if (stop_first && inst->adopt_ref[0] == '\0') {
         log_info("agent", "instance %s: stopped before it started", inst->id);
         agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL, -1);
         goto out;
@@ -339,10 +447,13 @@ static void *agent_instance_run(void *arg)
 
     if (agent_instance_start(inst) == 0) {
         agent_instance_supervise(inst);
-        /* agent_instance_request_stop reads the handle under the lock. */
+        /* agent_instance_request_stop reads the handle under the lock, and
+         * the metrics thread may be sampling it. */
         pthread_mutex_lock(&inst->lock);
         handle = inst->handle;
         inst->handle = NULL;
+        while (inst->sampling)
+            pthread_cond_wait(&inst->changed, &inst->lock);
         pthread_mutex_unlock(&inst->lock);
         inst->runtime->release(handle);
     }
@@ -388,6 +499,28 @@ agent_instance_t *agent_instance_new(agent_t *agent, json_t *lease)
     return inst;
 }
 
+int agent_instance_set_lease(agent_instance_t *inst, json_t *lease)
+{
+    mask_set_t *mask;
+    const char **secrets;
+
+    if (agent_secrets_collect(lease, inst->agent->token, &mask, &secrets) != 0)
+        return -1;
+    mask_set_free(inst->mask);
+    free(inst->secrets);
+    json_decref(inst->lease);
+    inst->lease = json_incref(lease);
+    inst->mask = mask;
+    inst->secrets = secrets;
+    /* The splitters borrow the list of secrets. */
+    agent_lines_free(&inst->out_lines);
+    agent_lines_free(&inst->err_lines);
+    agent_lines_init(&inst->out_lines, AGENT_MAX_LINE, inst->secrets);
+    agent_lines_init(&inst->err_lines, AGENT_MAX_LINE, inst->secrets);
+    agent_instance_warn_unmaskable(inst);
+    return 0;
+}
+
 int agent_instance_launch(agent_instance_t *inst)
 {
     return pthread_create(&inst->thread, NULL, agent_instance_run, inst) == 0 ? 0 : -1;
@@ -404,6 +537,8 @@ void agent_instance_free(agent_instance_t *inst)
     if (inst->mask != NULL)
         mask_set_free(inst->mask);
     free(inst->secrets);
+    free(inst->pending_reason);
+    agent_gpus_ids_free(inst->gpu_ids);
     json_decref(inst->lease);
     pthread_mutex_destroy(&inst->lock);
     pthread_cond_destroy(&inst->changed);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "agent/agent.h"
+#include "agent/agent_gpus.h"
 #include "agent/agent_lines.h"
 #include "agent/agent_runtime.h"
 #include "agent/agent_shipper.h"
@@ -55,6 +56,9 @@ struct agent {
     atomic_int stopping;
     agent_shipper_t *shipper;
     agent_state_t *state;       /* the running process groups, or NULL when none is kept */
+    agent_gpus_t *gpus;         /* the GPU inventory; which instance holds which GPU */
+    char key[512];              /* "name@server": the state key, and the label of its containers */
+    char *docker_host;          /* --docker-host, or NULL for $DOCKER_HOST or the default */
 
     pthread_t poll_thread;
     pthread_t metrics_thread;
@@ -85,6 +89,7 @@ struct agent_instance {
     mask_set_t *mask;
     const char **secrets;          /* NULL-terminated, borrowed from lease and agent->token */
     const agent_runtime_t *runtime;
+    char **gpu_ids;                /* the GPUs it holds, NULL-terminated; freed on release */
     pthread_t thread;
     agent_lines_t out_lines;       /* touched only by the runtime's thread */
     agent_lines_t err_lines;
@@ -92,6 +97,13 @@ struct agent_instance {
     pthread_mutex_t lock;
     pthread_cond_t changed;        /* exit, or a stop request */
     agent_runtime_handle_t *handle;
+    int sampling;                  /* the metrics thread reads handle: release waits */
+    char adopt_ref[80];            /* a runtime's name of the instance to adopt, "" to start */
+    int adopt_ready;               /* the adopted instance was ready before the restart */
+    int lease_missing;             /* adopted without its lease: output is not masked, so dropped */
+    char *pending_reason;          /* the latest loading reason not yet reported, or NULL */
+    int64_t next_reason_ms;        /* no loading reason is reported before this monotonic time */
+    int ready;                     /* reported ready: milestones no longer change the reason */
     int port;
     int stop_requested;
     int agent_stopping;            /* the stop comes from agent_stop */
@@ -129,6 +141,15 @@ int agent_report_send(agent_t *agent, const char *instance_id, const char *statu
 void agent_report_status(agent_t *agent, const char *instance_id, const char *status,
                          const char *reason, const char *upstream, int exit_code);
 
+/* The same two with the instance's GPU ids (a JSON array of strings, sent
+ * as "gpus"; NULL leaves it out). */
+int agent_report_send_gpus(agent_t *agent, const char *instance_id, const char *status,
+                           const char *reason, const char *upstream, int exit_code,
+                           const json_t *gpus);
+void agent_report_status_gpus(agent_t *agent, const char *instance_id, const char *status,
+                              const char *reason, const char *upstream, int exit_code,
+                              const json_t *gpus);
+
 /* Copy agent->id (which a new registration may change) into out. */
 void agent_copy_id(agent_t *agent, char *out, size_t size);
 
@@ -159,6 +180,34 @@ void agent_final_free(agent_t *agent);
 /* agent_instance.c: one instance's lifecycle on its own thread. Takes a
  * reference to lease. Returns NULL when memory runs out. */
 agent_instance_t *agent_instance_new(agent_t *agent, json_t *lease);
+
+/* Replace the lease of an instance whose thread has not started, with its
+ * secrets (adoption fetches the lease after the instance was created).
+ * Returns 0, or -1 when memory runs out and the old lease stays. */
+int agent_instance_set_lease(agent_instance_t *inst, json_t *lease);
+
+/* agent_instance_reason.c: loading reasons from the runtime (pull
+ * progress) and from start-up milestones in console lines. Each is
+ * reported at most once a second and never once the instance is ready. */
+void agent_instance_on_reason(void *ctx, const char *reason);
+void agent_instance_check_milestone(agent_instance_t *inst, const char *line, size_t len);
+
+/* Report the pending reason when one is due. Called by the instance thread
+ * with inst->lock held; drops it during the report. Returns the monotonic
+ * time of the next due report, or 0 when none is pending. */
+int64_t agent_instance_flush_reason(agent_instance_t *inst);
+
+/* agent_adopt.c: adoption of the containers an earlier run of this agent
+ * left. agent_adopt_find, before the registration, lists them and adds an
+ * instance for each to agent->running, so the registration keeps them.
+ * agent_adopt_launch, after it, fetches each lease again and starts the
+ * instance threads. */
+void agent_adopt_find(agent_t *agent);
+void agent_adopt_launch(agent_t *agent);
+
+/* Free the instances agent_adopt_find added when the agent does not start
+ * after all. Their containers keep running for the next start. */
+void agent_adopt_forget(agent_t *agent);
 int agent_instance_launch(agent_instance_t *inst);
 void agent_instance_request_stop(agent_instance_t *inst, int agent_stopping);
 void agent_instance_free(agent_instance_t *inst);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "agent/docker_client.h"
 #include "util/log.h"
 #include "util/service.h"
 
@@ -16,10 +17,13 @@ static void agent_print_help(FILE *out)
     fprintf(out,
             "usage: nimdeck agent [--server URL] [--token-file FILE | --token TOKEN] [--name NAME]\n"
             "                     [--queue Q]...\n"
-            "                     [--advertise-host HOST] [--metrics-interval S]\n"
+            "                     [--advertise-host HOST] [--metrics-interval S] [--gpus LIST]\n"
+            "                     [--docker-host unix:///PATH]\n"
             "\n"
             "Register with the server, take instances from the queues and run them on this\n"
-            "machine. Stop with Ctrl-C or SIGTERM: running instances are stopped first.\n"
+            "machine. Stop with Ctrl-C or SIGTERM: process instances are stopped first,\n"
+            "while docker containers keep running and the agent adopts them when it\n"
+            "starts again with the same --name and --server.\n"
             "\n"
             "  --server URL           server base URL (default $NIMDECK_SERVER, else\n"
             "                         http://127.0.0.1:8470)\n"
@@ -33,7 +37,15 @@ static void agent_print_help(FILE *out)
             "  --advertise-host HOST  address the gateway uses to reach instances here\n"
             "                         (default 127.0.0.1)\n"
             "  --metrics-interval S   seconds between machine metric samples, 1-3600\n"
-            "                         (default 5)\n");
+            "                         (default 5)\n"
+            "  --gpus LIST            GPUs that instances may use: all (default: every GPU\n"
+            "                         NVML lists), none, or device ids such as 0,1 (NVML\n"
+            "                         indices or GPU UUIDs). Without NVML, name the GPUs\n"
+            "                         here. NVIDIA_VISIBLE_DEVICES and CUDA_VISIBLE_DEVICES\n"
+            "                         narrow the list further\n"
+            "  --docker-host URL      the Docker daemon's socket for docker instances\n"
+            "                         (default $DOCKER_HOST, else unix:///var/run/docker.sock)\n"
+            "  --help                 show this help\n");
 }
 
 typedef struct {
@@ -59,7 +71,7 @@ static int agent_parse_interval(const char *text, int *out)
 /* Returns 0 to run, 1 when help was printed, 2 on bad usage. */
 static int agent_parse_args(int argc, char **argv, agent_cli_t *cli)
 {
-    enum { OPT_ADVERTISE = 256, OPT_INTERVAL, OPT_TOKEN_FILE };
+    enum { OPT_ADVERTISE = 256, OPT_INTERVAL, OPT_TOKEN_FILE, OPT_GPUS, OPT_DOCKER_HOST };
     static const struct option long_options[] = {
         {"server", required_argument, NULL, 's'},
         {"token", required_argument, NULL, 't'},
@@ -68,6 +80,8 @@ static int agent_parse_args(int argc, char **argv, agent_cli_t *cli)
         {"queue", required_argument, NULL, 'q'},
         {"advertise-host", required_argument, NULL, OPT_ADVERTISE},
         {"metrics-interval", required_argument, NULL, OPT_INTERVAL},
+        {"gpus", required_argument, NULL, OPT_GPUS},
+        {"docker-host", required_argument, NULL, OPT_DOCKER_HOST},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -111,6 +125,19 @@ static int agent_parse_args(int argc, char **argv, agent_cli_t *cli)
             if (agent_parse_interval(optarg, &cli->options.metrics_interval_s) != 0)
                 return 2;
             break;
+        case OPT_GPUS:
+            cli->options.gpus = optarg;
+            break;
+        case OPT_DOCKER_HOST: {
+            docker_client_t client;
+            char err[512];
+            if (docker_client_init(&client, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "nimdeck agent: %s\n", err);
+                return 2;
+            }
+            cli->options.docker_host = optarg;
+            break;
+        }
         case 'h':
             agent_print_help(stdout);
             return 1;

@@ -32,12 +32,27 @@ static void agent_poll_start_lease(agent_t *agent, json_t *lease)
         return;
     }
 
+    /* Taken here, on the poll thread, so that the next poll's free_gpus
+     * already leaves these GPUs out. */
+    char reason[512];
+    char **gpu_ids = NULL;
+    const json_t *request = json_object_get(json_object_get(lease, "config"), "gpus");
+    if (agent_gpus_allocate(agent->gpus, id, agent->name, request, &gpu_ids, reason,
+                            sizeof(reason)) != 0) {
+        log_error("agent", "instance %s: cannot start: %s", id, reason);
+        agent_final_record(agent, id, "failed", reason, -1);
+        return;
+    }
+
     log_info("agent", "instance %s: leased; starting it", id);
     if ((inst = agent_instance_new(agent, lease)) == NULL) {
         log_error("agent", "instance %s: out of memory taking the lease", id);
+        agent_gpus_release(agent->gpus, id);
+        agent_gpus_ids_free(gpu_ids);
         agent_final_record(agent, id, "failed", "the agent ran out of memory", -1);
         return;
     }
+    inst->gpu_ids = gpu_ids;
 
     pthread_mutex_lock(&agent->lock);
     inst->next = agent->running;
@@ -46,8 +61,9 @@ static void agent_poll_start_lease(agent_t *agent, json_t *lease)
         agent->running = inst->next;
         pthread_mutex_unlock(&agent->lock);
         log_error("agent", "instance %s: cannot create its thread", id);
-        agent_final_record(agent, id, "failed", "the agent could not create a thread", -1);
+        agent_gpus_release(agent->gpus, id);
         agent_instance_free(inst);
+        agent_final_record(agent, id, "failed", "the agent could not create a thread", -1);
         return;
     }
     pthread_mutex_unlock(&agent->lock);
@@ -132,13 +148,24 @@ void *agent_poll_run(void *arg)
 {
     agent_t *agent = arg;
     agent_poll_state_t state = {AGENT_POLL_BACKOFF_MIN_MS, 0, 0};
-    char path[256];
+    buf_t path = BUF_INIT;
     api_result_t res;
 
     while (!atomic_load(&agent->stopping)) {
         agent_reap_finished(agent);
-        snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=%d", agent->id, AGENT_POLL_WAIT_S);
-        int rc = api_call_cancellable(agent->server_url, agent->token, "GET", path, NULL,
+        buf_reset(&path);
+        buf_printf(&path, "/api/v1/agents/%s/work?wait=%d", agent->id, AGENT_POLL_WAIT_S);
+        /* Without an inventory the parameter is left out, which the server
+         * reads as no GPUs. */
+        if (agent_gpus_count(agent->gpus) > 0) {
+            buf_append_str(&path, "&free_gpus=");
+            agent_gpus_free_ids(agent->gpus, &path);
+        }
+        if (path.data == NULL) {
+            agent_poll_back_off(agent, &state, "out of memory building the work poll");
+            continue;
+        }
+        int rc = api_call_cancellable(agent->server_url, agent->token, "GET", path.data, NULL,
                                       AGENT_POLL_TIMEOUT_MS, &agent->stopping, &res);
         if (atomic_load(&agent->stopping)) {
             api_result_free(&res);
@@ -164,5 +191,6 @@ void *agent_poll_run(void *arg)
         }
         api_result_free(&res);
     }
+    buf_free(&path);
     return NULL;
 }

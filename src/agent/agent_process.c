@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 #include "agent/agent_process_child.h"
+#include "agent/agent_procfs_group.h"
 #include "agent/agent_spawn.h"
 #include "agent/agent_workdir.h"
 #include "util/clock.h"
@@ -350,7 +352,7 @@ static int agent_process_start(const agent_runtime_spec_t *spec,
         goto out;
     plan.envp = agent_spawn_env(environ, spec->env, chosen_port);
     h = agent_process_handle_new(spec->instance_id, events);
-    if (plan.envp == NULL || h == NULL) {
+    if (plan.envp == NULL || h == NULL || agent_spawn_env_gpus(&plan.envp, spec->gpu_ids) != 0) {
         snprintf(err, err_size, "out of memory preparing the process");
         goto out;
     }
@@ -414,10 +416,41 @@ static void agent_process_release(agent_runtime_handle_t *h)
     agent_process_free(h);
 }
 
+/* The process group's use from procfs. There is no per-process network
+ * counter, so network stays NAN. */
+static int agent_process_sample(agent_runtime_handle_t *h, agent_usage_t *out)
+{
+    agent_group_usage_t usage;
+    int exited;
+
+    /* Once the leader is reaped its PID, and so the group id, may be
+     * reused: read only while it is reserved, and drop a reading that
+     * overlapped the reaping. */
+    pthread_mutex_lock(&h->lock);
+    exited = h->exited;
+    pthread_mutex_unlock(&h->lock);
+    if (exited || agent_procfs_read_group(h->pid, &usage) != 0)
+        return -1;
+    pthread_mutex_lock(&h->lock);
+    exited = h->exited;
+    pthread_mutex_unlock(&h->lock);
+    if (exited)
+        return -1;
+
+    out->cpu_seconds = usage.cpu_seconds;
+    out->mem_used_bytes = usage.rss_bytes;
+    out->mem_limit_bytes = NAN;
+    out->net_rx_bytes = out->net_tx_bytes = NAN;
+    out->disk_read_bytes = usage.read_bytes;
+    out->disk_write_bytes = usage.write_bytes;
+    return 0;
+}
+
 const agent_runtime_t agent_runtime_process = {
     .name = "process",
     .starting_reason = "starting process",
     .start = agent_process_start,
     .stop = agent_process_stop,
     .release = agent_process_release,
+    .sample = agent_process_sample,
 };

@@ -1,6 +1,7 @@
 /* The agent's calls to the server: registration and instance status. */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent/agent_internal.h"
 #include "util/api_client.h"
@@ -70,13 +71,27 @@ static int agent_register_take_id(agent_t *agent, const json_t *response)
     return 0;
 }
 
+/* The registration's "machine": the host name, CPU count and memory size. */
+static json_t *agent_register_machine(agent_t *agent)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+
+    return json_pack("{s:s, s:o, s:o}", "hostname", agent->hostname, "cpu_count",
+                     cpus > 0 ? json_integer(cpus) : json_null(), "mem_total_bytes",
+                     pages > 0 && page_size > 0 ? json_integer((json_int_t)pages * page_size)
+                                                : json_null());
+}
+
 int agent_register(agent_t *agent, long *status, char *err, size_t err_size)
 {
     json_t *queues = json_array();
     json_t *running = agent_register_running(agent);
-    json_t *body = json_pack("{s:s, s:o, s:s, s:s, s:o}", "name", agent->name, "queues", queues,
-                             "hostname", agent->hostname, "address", agent->advertise_host,
-                             "running", running);
+    json_t *body = json_pack("{s:s, s:o, s:s, s:s, s:o, s:o, s:o}", "name", agent->name, "queues",
+                             queues, "hostname", agent->hostname, "address",
+                             agent->advertise_host, "running", running, "gpus",
+                             agent_gpus_inventory_json(agent->gpus), "machine",
+                             agent_register_machine(agent));
     api_result_t res;
     int rc = -1;
 
@@ -113,6 +128,13 @@ out:
 int agent_report_send(agent_t *agent, const char *instance_id, const char *status,
                       const char *reason, const char *upstream, int exit_code)
 {
+    return agent_report_send_gpus(agent, instance_id, status, reason, upstream, exit_code, NULL);
+}
+
+int agent_report_send_gpus(agent_t *agent, const char *instance_id, const char *status,
+                           const char *reason, const char *upstream, int exit_code,
+                           const json_t *gpus)
+{
     json_t *body = json_pack("{s:s}", "status", status);
     char path[160];
     api_result_t res;
@@ -126,6 +148,8 @@ int agent_report_send(agent_t *agent, const char *instance_id, const char *statu
         json_object_set_new(body, "upstream", json_string(upstream));
     if (exit_code >= 0)
         json_object_set_new(body, "exit_code", json_integer(exit_code));
+    if (gpus != NULL)
+        json_object_set(body, "gpus", (json_t *)gpus);
     snprintf(path, sizeof(path), "/api/v1/apps/%s/status", instance_id);
 
     if (api_call(agent->server_url, agent->token, "POST", path, body, 5000, &res) != 0) {
@@ -150,8 +174,16 @@ int agent_report_send(agent_t *agent, const char *instance_id, const char *statu
 void agent_report_status(agent_t *agent, const char *instance_id, const char *status,
                          const char *reason, const char *upstream, int exit_code)
 {
+    agent_report_status_gpus(agent, instance_id, status, reason, upstream, exit_code, NULL);
+}
+
+void agent_report_status_gpus(agent_t *agent, const char *instance_id, const char *status,
+                              const char *reason, const char *upstream, int exit_code,
+                              const json_t *gpus)
+{
     for (int attempt = 1; attempt <= 3; attempt++) {
-        if (agent_report_send(agent, instance_id, status, reason, upstream, exit_code) <= 0)
+        if (agent_report_send_gpus(agent, instance_id, status, reason, upstream, exit_code,
+                                   gpus) <= 0)
             break;
         if (attempt == 3 || atomic_load(&agent->stopping))
             break;

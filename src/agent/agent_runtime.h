@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "agent/agent_gpus.h"
 #include "agent/agent_state.h"
 
 typedef struct agent_runtime_handle agent_runtime_handle_t;
@@ -20,6 +21,10 @@ typedef struct {
     int signal;       /* signal number, when signaled */
     int exit_code;
     int oom_killed;   /* the kernel's OOM killer ended it (Docker reports this) */
+    int detached;     /* it has not ended: the runtime let go of it (see detach), and the
+                         other fields are unset */
+    char detail[256]; /* the runtime's own account of the end, such as Docker's State.Error
+                         or a lost daemon; "" for none */
 } agent_exit_t;
 
 /* Cumulative resource counters of one instance, read by sample. A value the
@@ -45,6 +50,9 @@ typedef struct {
      * progress. May be NULL. Called from the runtime's threads, including
      * from inside start. */
     void (*on_reason)(void *ctx, const char *reason);
+    /* Whether a stop was requested. A start that takes long (an image pull)
+     * checks it at least once a second and gives up. May be NULL. */
+    int (*stop_requested)(void *ctx);
 } agent_runtime_events_t;
 
 /* The instance a lease requests. Borrowed for the duration of start only. */
@@ -58,11 +66,29 @@ typedef struct {
                                 must outlive the handle. */
     const char *const *gpu_ids; /* device ids this instance was given, NULL-terminated;
                                    NULL or empty for none */
+    const char *agent_key;   /* "name@server", the agent's state key: labels what it starts,
+                                so that a later run can adopt it */
+    const char *docker_host; /* "unix:///path" of the Docker daemon; NULL for $DOCKER_HOST,
+                                else /var/run/docker.sock */
+    const agent_gpus_t *gpus; /* the agent's GPU inventory, which names gpu_ids by UUID;
+                                 NULL for none */
+    const char *advertise_host; /* where the gateway reaches the instance's port; NULL for
+                                   127.0.0.1 */
 } agent_runtime_spec_t;
+
+/* An instance that an earlier run of this agent started and that a runtime
+ * can adopt. */
+typedef struct {
+    char instance_id[64];
+    char ref[80];            /* the runtime's name for it, such as a container id */
+    char gpu_ids[256];       /* the agent's ids of the GPUs it was given, comma-separated;
+                                "" for none */
+} agent_runtime_found_t;
 
 typedef struct {
     const char *name;             /* the configuration's "runtime" value */
     const char *starting_reason;  /* status reason while loading, e.g. "starting process" */
+    const char *noun;             /* what an instance is, in messages: "process", "container" */
 
     /* Start the instance. On success it returns 0 and sets *handle and *port
      * (the port the instance listens on), and events begin. On failure it
@@ -83,9 +109,35 @@ typedef struct {
     /* Read the instance's resource counters into out. Returns 0, or -1 when
      * none can be read now. May be NULL for a runtime that cannot. */
     int (*sample)(agent_runtime_handle_t *handle, agent_usage_t *out);
+
+    /* List the instances an earlier run of the agent agent_key started that
+     * are still there, running or exited, with their GPUs named by the ids
+     * of gpus (the inventory; NULL for none). Returns 0 with *found a new
+     * array (free it) of *count entries, or -1 with err naming the cause.
+     * May be NULL for a runtime whose instances end with the agent. */
+    int (*find_owned)(const char *agent_key, const char *docker_host, const agent_gpus_t *gpus,
+                      agent_runtime_found_t **found, size_t *count, char *err, size_t err_size);
+
+    /* Attach to the instance ref that find_owned listed, as if start had
+     * started it: on success *handle and *port are set and events begin
+     * (with new output only; an exited instance's last lines and its exit
+     * come at once). On failure nothing is attached. May be NULL when
+     * find_owned is. */
+    int (*adopt)(const agent_runtime_spec_t *spec, const char *ref,
+                 const agent_runtime_events_t *events, agent_runtime_handle_t **handle,
+                 int *port, char *err, size_t err_size);
+
+    /* Let go of the instance and leave it running, for the next run of the
+     * agent to adopt: the runtime stops watching it, and on_exit comes with
+     * exit->detached set instead of an exit. A stop sent earlier goes on,
+     * and its end is reported as usual. Returns at once; thread-safe. May
+     * be NULL, and is when find_owned is: the agent then stops such
+     * instances when it stops. */
+    void (*detach)(agent_runtime_handle_t *handle);
 } agent_runtime_t;
 
 extern const agent_runtime_t agent_runtime_process;
+extern const agent_runtime_t agent_runtime_docker;
 
 /* The runtime named name, or NULL when this agent has none by that name. */
 const agent_runtime_t *agent_runtime_find(const char *name);

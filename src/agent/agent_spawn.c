@@ -193,6 +193,35 @@ fail:
     return NULL;
 }
 
+int agent_spawn_env_gpus(char ***env, const char *const *gpu_ids)
+{
+    agent_env_list_t list = {*env, 0, 0};
+    buf_t ids = BUF_INIT;
+    int rc;
+
+    while (list.items[list.count] != NULL)
+        list.count++;
+    list.cap = list.count + 1;
+
+    if (buf_append_str(&ids, "") != 0)
+        return -1;
+    for (size_t i = 0; gpu_ids != NULL && gpu_ids[i] != NULL; i++) {
+        if (buf_printf(&ids, "%s%s", i > 0 ? "," : "", gpu_ids[i]) != 0) {
+            buf_free(&ids);
+            return -1;
+        }
+    }
+    rc = agent_env_put_pair(&list, "NVIDIA_VISIBLE_DEVICES", ids.len > 0 ? ids.data : "void");
+    if (rc == 0)
+        rc = agent_env_put_pair(&list, "CUDA_VISIBLE_DEVICES", ids.data);
+    if (rc == 0 && ids.len > 0)
+        rc = agent_env_put_pair(&list, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+    buf_free(&ids);
+    /* A grown list has moved. */
+    *env = list.items;
+    return rc;
+}
+
 int agent_spawn_free_port(char *err, size_t err_size)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = 0};

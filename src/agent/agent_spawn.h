@@ -27,6 +27,15 @@ char **agent_spawn_argv(const json_t *command, int port, const char *self_exe, c
  * agent_spawn_free, or NULL when memory runs out. */
 char **agent_spawn_env(char *const *base, const json_t *overrides, int port);
 
+/* Set the GPUs the instance may see in *env (from agent_spawn_env), over
+ * any value its configuration gave: NVIDIA_VISIBLE_DEVICES and
+ * CUDA_VISIBLE_DEVICES to gpu_ids joined by commas, with CUDA_DEVICE_ORDER
+ * PCI_BUS_ID so that CUDA numbers GPUs as NVML and nvidia-smi do. With no
+ * ids (NULL or empty), NVIDIA_VISIBLE_DEVICES is "void" and
+ * CUDA_VISIBLE_DEVICES empty, which hide every GPU. Returns 0, or -1 when
+ * memory runs out; *env is then still a whole list for agent_spawn_free. */
+int agent_spawn_env_gpus(char ***env, const char *const *gpu_ids);
+
 /* The value of name in a NULL-terminated environment, or NULL. */
 const char *agent_spawn_env_get(char *const *env, const char *name);
 

@@ -21,6 +21,8 @@ static const cli_group_t cli_groups[] = {
     {"routes", "create, list and delete stable endpoint names", cli_routes_main},
     {"queues", "create, list and delete queues", cli_queues_main},
     {"agents", "list the agents that run instances", cli_agents_main},
+    {"endpoints", "list the model endpoints you can read, with their request figures",
+     cli_endpoints_main},
     {"users", "add, delete and list users; grant and revoke project permissions",
      cli_users_main},
     {NULL, NULL, NULL},

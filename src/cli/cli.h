@@ -1,5 +1,5 @@
 /* Client commands (launch, apps, tokens, vault, routes, users, queues,
- * agents) that call the server's REST API. */
+ * agents, endpoints) that call the server's REST API. */
 #ifndef NIMDECK_CLI_CLI_H
 #define NIMDECK_CLI_CLI_H
 

@@ -104,6 +104,22 @@ int cli_request(cli_ctx_t *ctx, const char *method, const char *path, const json
 int cli_request_config(cli_ctx_t *ctx, const char *method, const char *path, const json_t *body,
                        const char *source, api_result_t *res);
 
+/* Print the error of a failed call (res->status 0: no response) with a
+ * hint for the usual causes: no server at the URL, or a rejected token. */
+void cli_report_failure(const cli_ctx_t *ctx, const api_result_t *res);
+
+/* GET path and keep the response body as the server sent it (for a CSV
+ * download, where cli_request would parse JSON), asking for accept.
+ * Returns CLI_OK with body filled on a 2xx response (the caller frees
+ * body), CLI_FAILED after printing the error, or CLI_USAGE when no token
+ * is found. */
+int cli_request_text(cli_ctx_t *ctx, const char *path, const char *accept, buf_t *body);
+
+/* Write text to stdout unchanged, or, when stdout is a terminal, line by
+ * line with "\r\n" ends as newlines and other control characters made
+ * visible as cli_append_visible does. */
+void cli_write_text(const buf_t *text);
+
 /* Append text to b percent-encoded for one URL path segment or query value. */
 int cli_append_escaped(buf_t *b, const char *text);
 
@@ -156,6 +172,7 @@ typedef enum {
     CLI_CELL_BOOL,    /* "yes" or "no" */
     CLI_CELL_LIST,    /* an array of strings, comma-separated */
     CLI_CELL_SECONDS, /* a duration in seconds, shown as 5m03s, or "-" when null */
+    CLI_CELL_MILLISECONDS, /* a time in milliseconds, shown as "35.2 ms", or "-" when null */
 } cli_cell_kind_t;
 
 typedef struct {
@@ -203,6 +220,7 @@ int cli_routes_main(int argc, char **argv);
 int cli_queues_main(int argc, char **argv);
 int cli_agents_main(int argc, char **argv);
 int cli_users_main(int argc, char **argv);
+int cli_endpoints_main(int argc, char **argv);
 
 /* apps sub-commands that live in their own files. */
 int cli_apps_logs(int argc, char **argv);

@@ -139,6 +139,12 @@ static void cli_format_cell(const json_t *value, cli_cell_kind_t kind, char *out
         else
             snprintf(out, size, "-");
         return;
+    case CLI_CELL_MILLISECONDS:
+        if (json_is_number(value))
+            snprintf(out, size, "%.1f ms", json_number_value(value));
+        else
+            snprintf(out, size, "-");
+        return;
     case CLI_CELL_BOOL:
         snprintf(out, size, "%s", json_is_true(value) ? "yes" : "no");
         return;

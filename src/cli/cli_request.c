@@ -16,7 +16,7 @@ static void cli_print_error(const char *source, const char *message)
     cli_print_visible(stderr, message, NULL);
 }
 
-static void cli_report_failure(const cli_ctx_t *ctx, const api_result_t *res)
+void cli_report_failure(const cli_ctx_t *ctx, const api_result_t *res)
 {
     if (res->status == 0) {
         cli_print_error(NULL, res->error);

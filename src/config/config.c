@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/config_docker.h"
+#include "config/config_gpus.h"
 #include "config/config_internal.h"
 #include "util/buf.h"
 
@@ -18,10 +20,6 @@
 static const char *const config_top_keys[] = {
     "version", "name", "project", "image", "runtime", "command", "queue", "route",
     "idle_time_limit_hours", "env", "tags", "gpus", "port", "health_path", "docker", NULL,
-};
-
-static const char *const config_docker_keys[] = {
-    "shm_size", "cache", "user", "network", "publish_address", "pull", NULL,
 };
 
 /* Length of the longest prefix of text[0..len) that does not end inside a
@@ -148,14 +146,8 @@ static void config_describe_scalar(const json_t *value, char *out, size_t size)
         snprintf(out, size, "%s", text);
 }
 
-/* Fail for a key that takes a string (or one of a few strings). A number,
- * boolean or null there usually comes from --set, which reads VALUE as JSON
- * when it parses as JSON (--set env.PORT=8000 gives the number 8000), so the
- * message then shows how to pass the text as a string, when that string
- * would pass text_ok (NULL: any non-empty string). Only call it when value
- * may be shown: never for a string under "env". */
-static int config_fail_string(config_error_t *err, const char *field, const char *expected,
-                              const json_t *value, int (*text_ok)(const char *))
+int config_fail_string(config_error_t *err, const char *field, const char *expected,
+                       const json_t *value, int (*text_ok)(const char *))
 {
     char got[96];
     char *text = NULL;
@@ -179,9 +171,7 @@ static int config_fail_string(config_error_t *err, const char *field, const char
     return rc;
 }
 
-/* For keys whose strings are a fixed set of words: a number, boolean or
- * null is never one of them, so no quoting would help. */
-static int config_no_text(const char *text)
+int config_no_text(const char *text)
 {
     (void)text;
     return 0;
@@ -196,14 +186,14 @@ static int config_key_known(const char *const *keys, const char *key)
     return 0;
 }
 
-static int config_check_keys(json_t *object, const char *const *keys, const char *prefix,
-                             config_error_t *err)
+int config_check_keys(const json_t *object, const char *const *keys, const char *prefix,
+                      config_error_t *err)
 {
     const char *key;
     json_t *value;
     char field[128];
 
-    json_object_foreach(object, key, value) {
+    json_object_foreach((json_t *)object, key, value) {
         if (config_key_known(keys, key))
             continue;
 
@@ -220,8 +210,7 @@ static int config_check_keys(json_t *object, const char *const *keys, const char
     return 0;
 }
 
-/* An integral number: a JSON integer, or a real with no fraction (1.0). */
-static int config_integral(const json_t *value, json_int_t *out)
+int config_integral(const json_t *value, json_int_t *out)
 {
     if (json_is_integer(value)) {
         *out = json_integer_value(value);
@@ -311,16 +300,16 @@ static int config_check_runtime(json_t *cfg, config_error_t *err)
     return config_fail_string(err, "runtime", "\"process\" or \"docker\"", value, config_no_text);
 }
 
+/* Docker reads the image of a docker instance, so it must be a reference
+ * Docker accepts; for a process instance it only names the model. */
 static int config_check_image(json_t *cfg, int docker, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "image");
 
-    if (value == NULL || json_is_null(value)) {
-        if (docker)
-            return config_fail(err, "image",
-                               "missing required key \"image\": runtime \"docker\" needs an image such as \"nvcr.io/nim/meta/llama-3.1-8b-instruct:latest\"");
+    if (docker)
+        return config_docker_check_image(value, err);
+    if (value == NULL || json_is_null(value))
         return 0;
-    }
     if (json_is_string(value) && json_string_length(value) > 0)
         return 0;
 
@@ -470,7 +459,7 @@ static int config_gpu_id_valid(const json_t *item)
     json_int_t id;
 
     if (json_is_string(item))
-        return json_string_length(item) > 0;
+        return config_gpus_id_valid(json_string_value(item));
     return config_integral(item, &id) && id >= 0;
 }
 
@@ -497,8 +486,9 @@ static int config_check_gpus(json_t *cfg, config_error_t *err)
                 continue;
             config_describe(item, got, sizeof(got));
             return config_fail(err, "gpus",
-                               "\"gpus\" element %zu must be a device id (a string or an integer >= 0), got %s",
-                               i, got);
+                               "\"gpus\" element %zu must be a device id (an integer >= 0, or "
+                               "1-%d characters of A-Z a-z 0-9 . _ : / -), got %s",
+                               i, CONFIG_GPU_ID_MAX, got);
         }
         return 0;
     }
@@ -541,49 +531,13 @@ static int config_check_health_path(json_t *cfg, config_error_t *err)
                               value, config_no_text);
 }
 
-static int config_check_docker_choice(json_t *docker, const char *key, const char *first,
-                                      const char *second, config_error_t *err)
-{
-    json_t *value = json_object_get(docker, key);
-    const char *text = json_string_value(value);
-    char expected[64], field[64];
-
-    if (value == NULL)
-        return 0;
-    if (text != NULL && (strcmp(text, first) == 0 || strcmp(text, second) == 0))
-        return 0;
-
-    snprintf(expected, sizeof(expected), "\"%s\" or \"%s\"", first, second);
-    snprintf(field, sizeof(field), "docker.%s", key);
-    return config_fail_string(err, field, expected, value, config_no_text);
-}
-
 static int config_check_docker(json_t *cfg, int docker_runtime, config_error_t *err)
 {
-    static const char *const string_keys[] = {"shm_size", "cache", "user", "publish_address", NULL};
     json_t *value = json_object_get(cfg, "docker");
-    char got[96], field[64];
 
     if (value == NULL)
         return docker_runtime ? json_object_set_new(cfg, "docker", json_object()) : 0;
-    if (!json_is_object(value)) {
-        config_describe(value, got, sizeof(got));
-        return config_fail(err, "docker", "\"docker\" must be an object of Docker options, got %s", got);
-    }
-    if (config_check_keys(value, config_docker_keys, "docker.", err) != 0)
-        return -1;
-
-    for (size_t i = 0; string_keys[i] != NULL; i++) {
-        json_t *item = json_object_get(value, string_keys[i]);
-        if (item == NULL || (json_is_string(item) && json_string_length(item) > 0))
-            continue;
-        snprintf(field, sizeof(field), "docker.%s", string_keys[i]);
-        return config_fail_string(err, field, "a non-empty string", item, NULL);
-    }
-
-    if (config_check_docker_choice(value, "network", "host", "bridge", err) != 0)
-        return -1;
-    return config_check_docker_choice(value, "pull", "missing", "always", err);
+    return config_docker_check(value, err);
 }
 
 int config_validate(json_t *cfg, config_error_t *err)

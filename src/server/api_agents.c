@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "server/api_agent_usage.h"
+#include "server/server_gpus.h"
 #include "server/server_internal.h"
 #include "store/token.h"
 #include "util/clock.h"
@@ -30,8 +32,8 @@ static int api_env_name_valid(const char *name)
  * start in reason, when the vault cannot be read or when a null value has
  * no vault entry (deleted after the launch). The instance must then fail,
  * because starting it with the variable unset would hide the mistake. */
-static json_t *api_build_lease(server_t *srv, const store_instance_t *inst, char *reason,
-                               size_t reason_size)
+json_t *api_build_lease(server_t *srv, const store_instance_t *inst, char *reason,
+                        size_t reason_size)
 {
     char err[256];
     json_t *vault = vault_read_all(srv->store, &srv->vault_key, inst->owner, err, sizeof(err));
@@ -125,7 +127,13 @@ static json_t *api_next_lease(server_t *srv, server_waiter_t *w)
     char reason[512];
 
     for (int attempt = 0; attempt < API_LEASE_ATTEMPTS; attempt++) {
-        int rc = srv->store->ops->instance_lease(srv->store, w->queues, w->agent_name, &inst);
+        /* Only an instance whose GPUs the agent has free, so that one GPU
+         * never goes to two instances: the rest wait in the queue. */
+        server_gpus_fit_t fit = {.srv = srv, .agent = w->agent_name,
+                                 .inventory = w->gpus_inventory, .free = w->gpus_free};
+        int rc = srv->store->ops->instance_lease(srv->store, w->queues, w->agent_name,
+                                                 server_gpus_fit, &fit, &inst);
+        server_gpus_fit_finish(&fit);
         if (rc == STORE_NOT_FOUND)
             return NULL;
         if (rc != STORE_OK) {
@@ -162,10 +170,35 @@ static void api_work_evaluate(server_waiter_t *w, int timed_out)
                                           "stop", stop));
 }
 
+/* The GPU view of a work poll: the agent's inventory and the ids of its free
+ * GPUs. An agent that sends no free_gpus has no inventory, so it counts as
+ * having no GPU. */
+static int api_work_gpus(api_ctx_t *ctx, api_error_t *err, const char *name, json_t **inventory,
+                         json_t **free_ids)
+{
+    char text[4096];
+
+    *inventory = NULL;
+    *free_ids = NULL;
+    if (!api_query(ctx, "free_gpus", text, sizeof(text))) {
+        *inventory = json_array();
+        *free_ids = json_array();
+        return 0;
+    }
+    if (server_gpus_parse_free(text, free_ids, err) != 0)
+        return -1;
+    if (ctx->srv->store->ops->agent_gpus(ctx->srv->store, name, inventory) != STORE_OK) {
+        json_decref(*free_ids);
+        *free_ids = NULL;
+        return api_fail_store(ctx, err, "reading the GPUs of an agent");
+    }
+    return 0;
+}
+
 int api_agents_work(api_ctx_t *ctx, api_error_t *err)
 {
     char name[65], wait_text[32] = "";
-    json_t *queues = NULL;
+    json_t *queues = NULL, *gpus_inventory = NULL, *gpus_free = NULL;
     int64_t wait_s = API_WORK_WAIT_DEFAULT_S;
 
     if (api_query(ctx, "wait", wait_text, sizeof(wait_text))) {
@@ -195,17 +228,25 @@ int api_agents_work(api_ctx_t *ctx, api_error_t *err)
                         "register it again (POST /api/v1/agents)",
                         ctx->params[0], name, (long long)(ctx->srv->agent_timeout_ms / 1000));
     }
+    if (api_work_gpus(ctx, err, name, &gpus_inventory, &gpus_free) != 0) {
+        json_decref(queues);
+        return -1;
+    }
     ctx->srv->store->ops->agent_touch(ctx->srv->store, ctx->params[0], clock_wall_ms());
 
     server_waiter_t *w = server_waiter_park(ctx->srv, ctx->ex, SERVER_WAIT_WORK,
                                             (uint64_t)wait_s * 1000, api_work_evaluate);
     if (w == NULL) {
         json_decref(queues);
+        json_decref(gpus_inventory);
+        json_decref(gpus_free);
         return api_fail(err, 500, "internal", NULL, "out of memory parking a work poll");
     }
     snprintf(w->agent_id, sizeof(w->agent_id), "%.32s", ctx->params[0]);
     snprintf(w->agent_name, sizeof(w->agent_name), "%s", name);
     w->queues = queues;
+    w->gpus_inventory = gpus_inventory;
+    w->gpus_free = gpus_free;
 
     /* Pending work is sent at once, and wait 0 replies at once even without work. */
     api_work_evaluate(w, wait_s == 0);
@@ -288,10 +329,13 @@ static int api_agent_fields(api_ctx_t *ctx, api_error_t *err, json_t **queues)
         {"hostname", API_JSON_STRING | API_JSON_NULL, 0},
         {"address", API_JSON_STRING | API_JSON_NULL, 0},
         {"running", API_JSON_ARRAY, 0},
+        {"gpus", API_JSON_ARRAY | API_JSON_NULL, 0},
+        {"machine", API_JSON_OBJECT | API_JSON_NULL, 0},
         {NULL, 0, 0},
     };
 
-    if (api_check_body(ctx, err, fields) != 0)
+    if (api_check_body(ctx, err, fields) != 0 ||
+        server_gpus_check_registration(ctx->body, err) != 0)
         return -1;
     const char *name = api_body_string(ctx, "name");
     json_t *requested = json_object_get(ctx->body, "queues");
@@ -338,8 +382,11 @@ int api_agents_register(api_ctx_t *ctx, api_error_t *err)
     const char *address = api_body_string(ctx, "address");
 
     server_random_id(new_id, SERVER_INSTANCE_ID_LEN, TOKEN_ALPHABET_HEX);
-    int rc = ctx->srv->store->ops->agent_upsert(ctx->srv->store, new_id, name, hostname, address,
-                                                queues, clock_wall_ms(), id, sizeof(id));
+    json_t *gpus = json_object_get(ctx->body, "gpus");
+    json_t *machine = json_object_get(ctx->body, "machine");
+    int rc = ctx->srv->store->ops->agent_upsert(
+        ctx->srv->store, new_id, name, hostname, address, queues, json_is_array(gpus) ? gpus : NULL,
+        json_is_object(machine) ? machine : NULL, clock_wall_ms(), id, sizeof(id));
     json_decref(queues);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "registering an agent");
@@ -380,12 +427,14 @@ int api_agents_metrics(api_ctx_t *ctx, api_error_t *err)
         {"net_tx_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
         {"disk_read_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
         {"disk_write_bytes_per_s", API_JSON_NUMBER | API_JSON_NULL, 0},
+        {"gpus", API_JSON_ARRAY | API_JSON_NULL, 0},
+        {"instances", API_JSON_ARRAY | API_JSON_NULL, 0},
         {NULL, 0, 0},
     };
     double values[7];
     char name[65];
 
-    if (api_check_body(ctx, err, schema) != 0)
+    if (api_check_body(ctx, err, schema) != 0 || api_agent_usage_check(ctx, err) != 0)
         return -1;
     for (size_t i = 0; i < 7; i++) {
         json_t *value = json_object_get(ctx->body, fields[i]);
@@ -409,6 +458,8 @@ int api_agents_metrics(api_ctx_t *ctx, api_error_t *err)
     };
     if (ctx->srv->store->ops->sample_insert(ctx->srv->store, &sample) != STORE_OK)
         return api_fail_store(ctx, err, "saving a machine sample");
+    if (api_agent_usage_store(ctx, err, name, sample.time) != 0)
+        return -1;
     api_reply_empty(ctx, 204);
     return 0;
 }

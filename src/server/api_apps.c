@@ -143,8 +143,10 @@ static int api_launch(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
     if (!api_valid_user_name(project))
         return api_fail(err, 400, "invalid_config", "project",
                         "\"project\" must be %s, got \"%s\"", API_NAME_RULE, project);
-    if (api_require_perm(ctx, err, project, STORE_PERM_WRITE) != 0 ||
-        api_check_runtime(ctx, err, cfg) != 0 || api_launch_checks(ctx, err, cfg) != 0)
+    /* The 403 names "project", so that the launch form shows it there. */
+    if (api_require_perm(ctx, err, project, STORE_PERM_WRITE) != 0)
+        return api_set_field(err, "project");
+    if (api_check_runtime(ctx, err, cfg) != 0 || api_launch_checks(ctx, err, cfg) != 0)
         return -1;
 
     api_fill_instance(ctx, cfg, &inst);
@@ -298,7 +300,7 @@ static int api_clone_edit(api_error_t *err, json_t *cfg, json_t *edit, size_t in
     if (api_check_fields(err, edit, fields, where) != 0)
         return -1;
     if ((set != NULL) == (unset != NULL) || (set != NULL) != (value != NULL))
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", where,
                         "edits[%zu] must be {\"set\": KEY, \"value\": VALUE} or "
                         "{\"unset\": KEY}",
                         index);
@@ -324,10 +326,11 @@ static int api_clone_legacy_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
     size_t i;
 
     if (set != NULL && !json_is_object(set))
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "set",
                         "\"set\" must be an object of dotted keys to values");
     if (unset != NULL && !json_is_array(unset))
-        return api_fail(err, 400, "bad_request", NULL, "\"unset\" must be an array of dotted keys");
+        return api_fail(err, 400, "bad_request", "unset",
+                        "\"unset\" must be an array of dotted keys");
 
     json_object_foreach(set, key, value) {
         if (config_set_path(cfg, key, json_incref(value), &cerr) != 0)
@@ -336,7 +339,7 @@ static int api_clone_legacy_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
     }
     json_array_foreach(unset, i, value) {
         if (!json_is_string(value))
-            return api_fail(err, 400, "bad_request", NULL, "\"unset\" entries must be strings");
+            return api_fail(err, 400, "bad_request", "unset", "\"unset\" entries must be strings");
         if (config_unset_path(cfg, json_string_value(value), &cerr) != 0)
             return api_fail(err, 400, "invalid_config",
                             cerr.field[0] ? cerr.field : json_string_value(value), "%s",
@@ -356,7 +359,7 @@ static int api_clone_edits(api_ctx_t *ctx, api_error_t *err, json_t *cfg)
     if (edits == NULL)
         return api_clone_legacy_edits(ctx, err, cfg);
     if (!json_is_array(edits))
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "edits",
                         "\"edits\" must be an array of {\"set\": KEY, \"value\": VALUE} and "
                         "{\"unset\": KEY}");
     if (json_object_get(ctx->body, "set") != NULL || json_object_get(ctx->body, "unset") != NULL)

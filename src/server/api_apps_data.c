@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/server_gpus.h"
 #include "server/server_internal.h"
 #include "store/metrics.h"
 #include "util/clock.h"
@@ -170,11 +171,13 @@ int api_apps_status(api_ctx_t *ctx, api_error_t *err)
         {"reason", API_JSON_STRING | API_JSON_NULL, 0},
         {"upstream", API_JSON_STRING | API_JSON_NULL, 0},
         {"exit_code", API_JSON_INTEGER | API_JSON_NULL, 0},
+        {"gpus", API_JSON_ARRAY | API_JSON_NULL, 0},
         {NULL, 0, 0},
     };
     store_instance_t inst;
 
-    if (api_check_body(ctx, err, fields) != 0)
+    if (api_check_body(ctx, err, fields) != 0 ||
+        server_gpus_check_ids(json_object_get(ctx->body, "gpus"), err) != 0)
         return -1;
     const char *status = api_body_string(ctx, "status");
     const char *reason = api_body_string(ctx, "reason");
@@ -201,6 +204,14 @@ int api_apps_status(api_ctx_t *ctx, api_error_t *err)
                         ctx->params[0]);
     }
 
+    /* The device ids the agent gave it, kept until it is reported again. */
+    json_t *gpus = json_object_get(ctx->body, "gpus");
+    int was_live = store_status_is_live(inst.status);
+    if (json_is_array(gpus) && store_status_is_live(inst.status)) {
+        json_decref(inst.gpus);
+        inst.gpus = json_deep_copy(gpus);
+    }
+
     int rc = server_apply_report(ctx->srv, &inst, status, reason, upstream,
                                  json_is_integer(exit_code), (int)json_integer_value(exit_code),
                                  err);
@@ -212,6 +223,8 @@ int api_apps_status(api_ctx_t *ctx, api_error_t *err)
         store_instance_clear(&inst);
         return api_fail_store(ctx, err, "recording a status report");
     }
+    if (was_live)
+        server_gpus_released(ctx->srv, &inst);
     api_reply(ctx, 200, server_instance_json(ctx->srv, &inst));
     store_instance_clear(&inst);
     return 0;

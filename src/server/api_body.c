@@ -98,40 +98,49 @@ static const api_field_t *api_find_field(const api_field_t *fields, const char *
     return NULL;
 }
 
+/* The dotted path of key inside where ("records[3].time", or "time" for
+ * the body itself), which errors report as their field. */
+static const char *api_key_path(const char *where, const char *key, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s", where, where[0] ? "." : "", key);
+    return out;
+}
+
 int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fields,
                      const char *where)
 {
-    const char *dot = where[0] ? "." : "";
     const char *key;
     json_t *value;
-    char expected[128], keys[256];
+    char expected[128], keys[256], path[sizeof(err->field)];
 
     if (!json_is_object(obj))
-        return api_fail(err, 400, "bad_request", NULL, "%s must be a JSON object, got %s",
+        return api_fail(err, 400, "bad_request", where[0] ? where : NULL,
+                        "%s must be a JSON object, got %s",
                         where[0] ? where : "the request body", api_json_type_name(obj));
 
     json_object_foreach((json_t *)obj, key, value) {
         const api_field_t *field = api_find_field(fields, key);
+        api_key_path(where, key, path, sizeof(path));
         if (field == NULL) {
             api_list_keys(fields, keys, sizeof(keys));
-            return api_fail(err, 400, "bad_request", NULL,
-                            "unknown key \"%s%s%.64s\" in the request body; the known keys are: "
-                            "%s",
-                            where, dot, key, keys[0] ? keys : "none (send no body)");
+            return api_fail(err, 400, "bad_request", path,
+                            "unknown key \"%.80s\" in the request body; the known keys are: %s",
+                            path, keys[0] ? keys : "none (send no body)");
         }
         if (!(api_json_type_bit(value) & field->types)) {
             api_describe_types(field->types, expected, sizeof(expected));
-            return api_fail(err, 400, "bad_request", NULL, "\"%s%s%s\" must be %s, got %s",
-                            where, dot, key, expected, api_json_type_name(value));
+            return api_fail(err, 400, "bad_request", path, "\"%s\" must be %s, got %s", path,
+                            expected, api_json_type_name(value));
         }
     }
 
     for (const api_field_t *f = fields; f->key != NULL; f++) {
         if (f->required && json_object_get(obj, f->key) == NULL) {
             api_describe_types(f->types, expected, sizeof(expected));
-            return api_fail(err, 400, "bad_request", NULL,
-                            "missing key \"%s%s%s\" in the request body: expected %s", where, dot,
-                            f->key, expected);
+            api_key_path(where, f->key, path, sizeof(path));
+            return api_fail(err, 400, "bad_request", path,
+                            "missing key \"%s\" in the request body: expected %s", path,
+                            expected);
         }
     }
     return 0;
@@ -153,4 +162,12 @@ int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields)
     rc = api_check_fields(err, empty, fields ? fields : none, "");
     json_decref(empty);
     return rc;
+}
+
+int api_set_field(api_error_t *err, const char *key)
+{
+    /* A store failure is no fault of the key. */
+    if (err->status < 500)
+        snprintf(err->field, sizeof(err->field), "%s", key);
+    return -1;
 }

@@ -59,15 +59,20 @@ int api_valid_route_name(const char *name)
            (islower((unsigned char)name[0]) || isdigit((unsigned char)name[0]));
 }
 
-int api_check_name(api_error_t *err, const char *kind, const char *name)
+int api_check_name_key(api_error_t *err, const char *kind, const char *name, const char *key)
 {
     char shown[API_QUOTE_MAX];
 
     if (api_valid_user_name(name))
         return 0;
     api_printable(name, shown, sizeof(shown));
-    return api_fail(err, 400, "bad_request", NULL, "invalid %s name \"%s\": expected %s", kind,
+    return api_fail(err, 400, "bad_request", key, "invalid %s name \"%s\": expected %s", kind,
                     shown, API_NAME_RULE);
+}
+
+int api_check_name(api_error_t *err, const char *kind, const char *name)
+{
+    return api_check_name_key(err, kind, name, "name");
 }
 
 int api_check_slug(api_error_t *err, const char *kind, const char *name)
@@ -77,7 +82,7 @@ int api_check_slug(api_error_t *err, const char *kind, const char *name)
     if (api_valid_route_name(name))
         return 0;
     api_printable(name, shown, sizeof(shown));
-    return api_fail(err, 400, "bad_request", NULL, "invalid %s name \"%s\": expected %s", kind,
+    return api_fail(err, 400, "bad_request", "name", "invalid %s name \"%s\": expected %s", kind,
                     shown, API_SLUG_RULE);
 }
 
@@ -125,7 +130,7 @@ int api_check_upstream(api_error_t *err, const char *upstream)
         api_valid_port(colon + 1))
         return 0;
     api_printable(upstream, shown, sizeof(shown));
-    return api_fail(err, 400, "bad_request", NULL,
+    return api_fail(err, 400, "bad_request", "upstream",
                     "invalid upstream \"%s\": expected HOST:PORT with a port from 1 to 65535, "
                     "e.g. 127.0.0.1:8000",
                     shown);

@@ -33,7 +33,7 @@ int api_routes_create(api_ctx_t *ctx, api_error_t *err)
         return -1;
     int rc = ctx->srv->store->ops->route_create(ctx->srv->store, name, now);
     if (rc == STORE_EXISTS)
-        return api_fail(err, 409, "conflict", NULL, "route %s already exists", name);
+        return api_fail(err, 409, "conflict", "name", "route %s already exists", name);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "creating a route");
     log_info(SERVER_LOG, "created route %s", name);
@@ -79,7 +79,7 @@ int api_queues_create(api_ctx_t *ctx, api_error_t *err)
         return -1;
     int rc = ctx->srv->store->ops->queue_create(ctx->srv->store, name, now);
     if (rc == STORE_EXISTS)
-        return api_fail(err, 409, "conflict", NULL, "queue %s already exists", name);
+        return api_fail(err, 409, "conflict", "name", "queue %s already exists", name);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "creating a queue");
     log_info(SERVER_LOG, "created queue %s", name);

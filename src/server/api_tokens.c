@@ -35,7 +35,7 @@ static int api_token_expiry(api_ctx_t *ctx, api_error_t *err, double day_count, 
 
     /* Round the allowed figure down, so that asking for it succeeds. */
     double allowed = floor((double)(limit - now) / API_DAY_MS * 10000.0) / 10000.0;
-    return api_fail(err, 400, "bad_request", NULL,
+    return api_fail(err, 400, "bad_request", "days",
                     "\"days\" %g is too long: a new token may not outlive the token that "
                     "creates it (%s); ask for at most %.4f days, or leave out --days to get "
                     "the longest allowed",
@@ -65,39 +65,39 @@ static int api_token_fields(api_ctx_t *ctx, api_error_t *err, store_token_t *tok
     scope = scope ? scope : "gateway";
     if (strcmp(scope, "gateway") != 0 && strcmp(scope, "api") != 0 && strcmp(scope, "embed") != 0) {
         api_printable(scope, shown, sizeof(shown));
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "scope",
                         "invalid scope \"%s\": expected gateway, api or embed", shown);
     }
     if (json_is_number(days)) {
         day_count = json_number_value(days);
         if (!(day_count > 0) || day_count > 3650)
-            return api_fail(err, 400, "bad_request", NULL,
+            return api_fail(err, 400, "bad_request", "days",
                             "invalid \"days\" %g: expected a number above 0 and at most 3650",
                             day_count);
     }
     user = user ? user : ctx->user.name;
     if (strcmp(user, ctx->user.name) != 0 && !ctx->user.admin)
-        return api_fail(err, 403, "forbidden", NULL,
+        return api_fail(err, 403, "forbidden", "user",
                         "only an admin may create a token for another user (%s)", user);
 
     store_user_t owner;
     int rc = ctx->srv->store->ops->user_get(ctx->srv->store, user, &owner);
     if (rc == STORE_NOT_FOUND)
-        return api_fail(err, 400, "bad_request", NULL, "user %s does not exist", user);
+        return api_fail(err, 400, "bad_request", "user", "user %s does not exist", user);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "reading a user");
 
     if (strcmp(scope, "embed") == 0) {
         store_instance_t inst;
         if (instance_id == NULL)
-            return api_fail(err, 400, "bad_request", NULL,
+            return api_fail(err, 400, "bad_request", "instance_id",
                             "an embed token needs instance_id");
         if (api_load_instance(ctx, err, instance_id, STORE_PERM_READ, &inst) != 0)
-            return -1;
+            return api_set_field(err, "instance_id");
         store_instance_clear(&inst);
         snprintf(token->instance_id, sizeof(token->instance_id), "%s", instance_id);
     } else if (instance_id != NULL) {
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "instance_id",
                         "instance_id is only for embed tokens");
     }
 
@@ -200,7 +200,7 @@ int api_vault_put(api_ctx_t *ctx, api_error_t *err)
 
     if (!vault_name_valid(name)) {
         api_printable(name, shown, sizeof(shown));
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "name",
                         "invalid vault name \"%s\": expected 1-128 characters of A-Z a-z 0-9 "
                         ". _ -, not \".\" or \"..\"",
                         shown);
@@ -208,6 +208,10 @@ int api_vault_put(api_ctx_t *ctx, api_error_t *err)
     if (api_check_body(ctx, err, fields) != 0)
         return -1;
     const char *value = api_body_string(ctx, "value");
+    if (strlen(value) > VAULT_VALUE_MAX)
+        return api_fail(err, 413, "payload_too_large", "value",
+                        "vault value for %s is %zu bytes; the limit is %d bytes", name,
+                        strlen(value), VAULT_VALUE_MAX);
 
     int rc = vault_set(ctx->srv->store, &ctx->srv->vault_key, ctx->user.name, name, value, now);
     if (rc != STORE_OK)

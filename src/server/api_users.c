@@ -64,14 +64,14 @@ static void api_user_insert_and_reply(server_t *srv, http_exchange_t *ex, const 
     }
     int rc = srv->store->ops->user_create(srv->store, user);
     if (rc == STORE_EXISTS) {
-        http_respond_error(ex, 409, "conflict", "a user with this name already exists", NULL);
+        http_respond_error(ex, 409, "conflict", "a user with this name already exists", "name");
         return;
     }
     if (rc == STORE_CONFLICT) {
         http_respond_error(ex, 409, "conflict",
                            "this name belonged to a deleted user and stays the owner of that "
                            "user's past instances, so it cannot be used again; pick another name",
-                           NULL);
+                           "name");
         return;
     }
     if (rc != STORE_OK) {
@@ -120,14 +120,14 @@ int api_users_create(api_ctx_t *ctx, api_error_t *err)
     if (api_check_name(err, "user", name) != 0)
         return -1;
     if (json_is_string(password) && json_string_length(password) == 0)
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "password",
                         "\"password\" must not be empty; leave it out for a user without one");
 
     snprintf(user.name, sizeof(user.name), "%s", name);
     user.admin = json_is_true(admin);
     store_user_t existing;
     if (ctx->srv->store->ops->user_get(ctx->srv->store, name, &existing) == STORE_OK)
-        return api_fail(err, 409, "conflict", NULL, "user %s already exists", name);
+        return api_fail(err, 409, "conflict", "name", "user %s already exists", name);
 
     if (!json_is_string(password)) {
         api_user_insert_and_reply(ctx->srv, ctx->ex, &user, 0);
@@ -195,11 +195,11 @@ int api_grants_set(api_ctx_t *ctx, api_error_t *err)
     store_perm_t perm = store_perm_parse(permission);
     char shown[80];
 
-    if (api_check_name(err, "project", project) != 0)
+    if (api_check_name_key(err, "project", project, "project") != 0)
         return -1;
     if (perm == STORE_PERM_NONE) {
         api_printable(permission, shown, sizeof(shown));
-        return api_fail(err, 400, "bad_request", NULL,
+        return api_fail(err, 400, "bad_request", "permission",
                         "invalid permission \"%s\": expected read, write or admin", shown);
     }
     int rc = ctx->srv->store->ops->user_get(ctx->srv->store, name, &user);

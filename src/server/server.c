@@ -8,6 +8,7 @@
 #include "server/server_internal.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "web/web.h"
 
 /* How often the idle checker runs, in ms. */
 #define SERVER_IDLE_TICK_MS 250
@@ -72,6 +73,10 @@ static int server_copy_options(server_t *srv, const server_options_t *opts, char
     size_t len = strlen(srv->gateway_url);
     while (len > 0 && srv->gateway_url[len - 1] == '/')
         srv->gateway_url[--len] = '\0';
+
+    if (opts->web_root != NULL && opts->web_root[0] != '\0' &&
+        web_check_root(opts->web_root, srv->web_root, sizeof(srv->web_root), err, err_size) != 0)
+        return -1;
 
     srv->listen_port = opts->listen_port;
     srv->active_window_ms = (opts->active_window_s > 0 ? opts->active_window_s : 60) * 1000LL;
@@ -157,6 +162,8 @@ server_t *server_start(const server_options_t *opts, char *err, size_t err_size)
 
     log_info(SERVER_LOG, "listening on %s (data %s, endpoints under %s)", srv->url,
              srv->data_dir, srv->gateway_url);
+    if (srv->web_root[0] != '\0')
+        log_info(SERVER_LOG, "serving the web UI from %s, not from the binary", srv->web_root);
     return srv;
 }
 

@@ -20,6 +20,8 @@ typedef struct {
                                     * this are deleted; 0 means 30 */
     int downsample_after_hours;    /* machine samples older than this are merged into
                                     * one per minute per agent; 0 means 24 */
+    const char *web_root;          /* serve the web UI from this folder instead of
+                                    * the copy in the binary; NULL or "" for the copy */
 } server_options_t;
 
 /* Lock the data folder (flock on DATA/lock, held until server_stop), open

@@ -143,7 +143,7 @@ static void server_prune(server_t *srv, int64_t now)
     store_t *st = srv->store;
 
     /* NOTE: request records are kept at full resolution until the retention
-     * deletes them; only machine samples are downsampled. */
+     * deletes them; only machine, instance and GPU samples are downsampled. */
     if (st->ops->samples_downsample(st, now - srv->downsample_after_ms,
                                     SERVER_DOWNSAMPLE_BUCKET_MS) != STORE_OK)
         log_error(SERVER_LOG, "cannot downsample old machine samples: %s", store_error(st));

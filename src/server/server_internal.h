@@ -51,6 +51,7 @@ struct server {
     char listen_host[256];
     int listen_port;
     char gateway_url[512];
+    char web_root[PATH_MAX];       /* canonical --web-root folder, "" for the embedded UI */
     char url[300];
     char admin_token[64];
     char admin_token_id[33];       /* id of the token in DATA/admin-token */
@@ -117,7 +118,8 @@ typedef struct {
 } api_ctx_t;
 
 /* Fill err and return -1, so that a handler can `return api_fail(...)`.
- * field is NULL unless one configuration key is at fault. */
+ * field names the one body key or configuration key at fault ("days",
+ * "env.NGC_API_KEY", "name" for a name in the path), or is NULL. */
 int api_fail(api_error_t *err, int status, const char *code, const char *field, const char *fmt,
              ...) __attribute__((format(printf, 5, 6)));
 
@@ -160,12 +162,18 @@ typedef struct {
 /* Check that obj is a JSON object whose keys are all in fields, each of an
  * allowed type, with every required key present. where names obj in
  * messages ("" for the body itself, e.g. "records[3]" for an item).
- * Returns 0, or -1 with a 400 bad_request naming the key in err. */
+ * Returns 0, or -1 with a 400 bad_request naming the key in err, whose
+ * field is the key's path ("days", "records[3].time"). */
 int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fields,
                      const char *where);
 
 /* Run api_check_fields on the request body. An absent body counts as {}. */
 int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields);
+
+/* Set the field of an error that a shared check filled (the 403 of
+ * api_require_perm, the 404 of api_load_instance) to the body key whose
+ * value it was about, and return -1. A 500 keeps no field. */
+int api_set_field(api_error_t *err, const char *key);
 
 /* Return the caller's permission on project. Admins have STORE_PERM_ADMIN. */
 store_perm_t api_project_perm(api_ctx_t *ctx, const char *project);
@@ -187,19 +195,44 @@ int api_valid_user_name(const char *name);
 int api_valid_route_name(const char *name);
 
 /* Check name against its rule. On failure, return -1 with a 400 bad_request
- * that names the kind ("user", "project", "route", ...), the value and the rule. */
+ * that names the kind ("user", "project", "route", ...), the value and the
+ * rule. The error's field is key, the body key that carries the name;
+ * api_check_name and api_check_slug report it as "name". */
+int api_check_name_key(api_error_t *err, const char *kind, const char *name, const char *key);
 int api_check_name(api_error_t *err, const char *kind, const char *name);
 int api_check_slug(api_error_t *err, const char *kind, const char *name);
 
 /* Check an upstream "HOST:PORT", where the port is 1-65535 and the host is a
  * name, an IPv4 address or a bracketed IPv6 address. Returns -1 with a 400
- * naming the value when it is invalid. */
+ * naming the value (field "upstream") when it is invalid. */
 int api_check_upstream(api_error_t *err, const char *upstream);
 
 /* Copy text into out for an error message. Bytes outside printable ASCII
  * become '?', and a value too long for out is cut and ends in "...", so the
  * message stays short and valid UTF-8. */
 void api_printable(const char *text, char *out, size_t size);
+
+/* ---- Web sessions (api_session.c, api_login.c) ---- */
+
+#define API_SESSION_COOKIE "nimdeck_session"
+#define API_SESSION_COOKIE_MAX 128            /* longest cookie value read */
+#define API_SESSION_TTL_MS (12LL * 3600 * 1000)
+
+/* Copy the session cookie's value from req into out. Returns 1 when the
+ * request carries one that fits, else 0. */
+int api_session_cookie(const http_request_t *req, char *out, size_t size);
+
+/* Return 1 when req is a GET or HEAD, or carries Content-Type:
+ * application/json or X-Requested-With: nimdeck. Other requests are the
+ * ones a form on another site could send. */
+int api_session_request_is_safe(const http_request_t *req);
+
+/* Authenticate the caller by the session whose cookie value is cookie:
+ * the session must not have expired, its user must exist, and the api
+ * token it logged in with (if any) must be neither revoked nor expired. A
+ * request that changes state must also pass api_session_request_is_safe.
+ * Returns 0 with ctx->user filled, or -1 with a 401 or 403 in err. */
+int api_session_authenticate(api_ctx_t *ctx, api_error_t *err, const char *cookie);
 
 /* The request dispatcher handed to http_server_start. */
 void server_on_request(http_exchange_t *ex, void *user);
@@ -209,6 +242,8 @@ void server_on_request(http_exchange_t *ex, void *user);
 typedef int (*api_handler_fn)(api_ctx_t *ctx, api_error_t *err);
 
 int api_health(api_ctx_t *ctx, api_error_t *err);
+int api_login(api_ctx_t *ctx, api_error_t *err);
+int api_logout(api_ctx_t *ctx, api_error_t *err);
 int api_whoami(api_ctx_t *ctx, api_error_t *err);
 int api_users_create(api_ctx_t *ctx, api_error_t *err);
 int api_users_list(api_ctx_t *ctx, api_error_t *err);
@@ -239,8 +274,18 @@ int api_apps_logs(api_ctx_t *ctx, api_error_t *err);
 int api_apps_logs_append(api_ctx_t *ctx, api_error_t *err);
 int api_apps_history(api_ctx_t *ctx, api_error_t *err);
 int api_apps_metrics(api_ctx_t *ctx, api_error_t *err);
+int api_embed_show(api_ctx_t *ctx, api_error_t *err);
+int api_endpoints_list(api_ctx_t *ctx, api_error_t *err);
 int api_apps_status(api_ctx_t *ctx, api_error_t *err);
+int api_apps_lease(api_ctx_t *ctx, api_error_t *err);
 int api_agents_register(api_ctx_t *ctx, api_error_t *err);
+
+/* api_agents.c: build the lease of inst (its configuration with secrets,
+ * the merged environment, the secret values to mask). Returns NULL, with
+ * the reason the instance cannot start in reason, when the owner's vault
+ * cannot be read or lacks an entry that env names. */
+json_t *api_build_lease(server_t *srv, const store_instance_t *inst, char *reason,
+                        size_t reason_size);
 int api_agents_list(api_ctx_t *ctx, api_error_t *err);
 int api_agents_work(api_ctx_t *ctx, api_error_t *err);
 int api_agents_metrics(api_ctx_t *ctx, api_error_t *err);
@@ -265,6 +310,8 @@ struct server_waiter {
     char agent_id[33];
     char agent_name[65];
     json_t *queues;
+    json_t *gpus_inventory;  /* work polls: the agent's GPUs, as registered */
+    json_t *gpus_free;       /* work polls: ids of its free GPUs (free_gpus), grown on release */
     int64_t since;
     int replied, exchange_closed, timer_closed;
     uint64_t wake_pass;      /* the latest wake pass that evaluated it */

@@ -13,7 +13,7 @@ static void server_usage(FILE *out)
             "usage: nimdeck server [--data DIR] [--api HOST:PORT] [--gateway-url URL]\n"
             "                      [--active-window SECONDS] [--log-lines N]\n"
             "                      [--agent-timeout SECONDS] [--retention-days DAYS]\n"
-            "                      [--downsample-after-hours HOURS]\n"
+            "                      [--downsample-after-hours HOURS] [--web-root DIR]\n"
             "\n"
             "Run the REST API and the store.\n"
             "\n"
@@ -34,6 +34,9 @@ static void server_usage(FILE *out)
             "                           machine samples older than this are merged into\n"
             "                           one sample per minute per agent (default 24);\n"
             "                           request records are kept as they are\n"
+            "  --web-root DIR           serve the web UI from DIR (the repository's web/\n"
+            "                           folder) instead of the copy built into the binary,\n"
+            "                           so that edits show on reload (development)\n"
             "  --help                   show this help\n");
 }
 
@@ -61,6 +64,7 @@ int server_main(int argc, char **argv)
         {"agent-timeout", required_argument, NULL, 't'},
         {"retention-days", required_argument, NULL, 'r'},
         {"downsample-after-hours", required_argument, NULL, 's'},
+        {"web-root", required_argument, NULL, 'W'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -113,6 +117,9 @@ int server_main(int argc, char **argv)
         case 's':
             opts.downsample_after_hours =
                 (int)server_parse_positive("--downsample-after-hours", optarg, 876000);
+            break;
+        case 'W':
+            opts.web_root = optarg;
             break;
         case 'h':
             server_usage(stdout);

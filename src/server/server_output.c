@@ -162,6 +162,8 @@ json_t *server_instance_json(server_t *srv, const store_instance_t *inst)
     json_object_set_new(obj, "exit_code",
                         inst->has_exit_code ? json_integer(inst->exit_code) : json_null());
     json_object_set_new(obj, "tags", json_is_array(tags) ? json_deep_copy(tags) : json_array());
+    json_object_set_new(obj, "gpus",
+                        json_is_array(inst->gpus) ? json_deep_copy(inst->gpus) : json_array());
     json_object_set_new(obj, "config", server_config_public(srv, inst));
     return obj;
 }

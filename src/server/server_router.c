@@ -10,8 +10,11 @@
 #include "store/token.h"
 #include "util/clock.h"
 #include "util/log.h"
+#include "web/web.h"
 
-typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN } api_auth_t;
+/* AUTH_EMBED: a user, or an embed token of the instance that the path's
+ * first '*' names. */
+typedef enum { AUTH_NONE, AUTH_USER, AUTH_ADMIN, AUTH_EMBED } api_auth_t;
 
 /* BODY_NONE: the route takes no body, so any key is rejected here.
  * BODY_CHECKED: the handler checks the body against its own schema. */
@@ -27,6 +30,8 @@ typedef struct {
 
 static const api_route_t api_routes[] = {
     {"GET", "/health", api_health, AUTH_NONE, BODY_NONE},
+    {"POST", "/login", api_login, AUTH_NONE, BODY_CHECKED},
+    {"POST", "/logout", api_logout, AUTH_NONE, BODY_NONE},
     {"GET", "/whoami", api_whoami, AUTH_USER, BODY_NONE},
     {"POST", "/users", api_users_create, AUTH_ADMIN, BODY_CHECKED},
     {"GET", "/users", api_users_list, AUTH_ADMIN, BODY_NONE},
@@ -57,8 +62,11 @@ static const api_route_t api_routes[] = {
     {"GET", "/apps/*/logs", api_apps_logs, AUTH_USER, BODY_NONE},
     {"POST", "/apps/*/logs", api_apps_logs_append, AUTH_ADMIN, BODY_CHECKED},
     {"GET", "/apps/*/history", api_apps_history, AUTH_USER, BODY_NONE},
-    {"GET", "/apps/*/metrics", api_apps_metrics, AUTH_USER, BODY_NONE},
+    {"GET", "/apps/*/metrics", api_apps_metrics, AUTH_EMBED, BODY_NONE},
+    {"GET", "/embed/*", api_embed_show, AUTH_EMBED, BODY_NONE},
+    {"GET", "/endpoints", api_endpoints_list, AUTH_USER, BODY_NONE},
     {"POST", "/apps/*/status", api_apps_status, AUTH_ADMIN, BODY_CHECKED},
+    {"GET", "/apps/*/lease", api_apps_lease, AUTH_ADMIN, BODY_NONE},
     {"POST", "/agents", api_agents_register, AUTH_ADMIN, BODY_CHECKED},
     {"GET", "/agents", api_agents_list, AUTH_ADMIN, BODY_NONE},
     {"GET", "/agents/*/work", api_agents_work, AUTH_ADMIN, BODY_NONE},
@@ -232,9 +240,10 @@ static int api_match(const char *pattern, const char *path, size_t path_len, api
     return *pattern == '\0' && path == end;
 }
 
-/* Authenticate the Authorization header; 0 with ctx->user filled, or -1.
- * The header is read by http_bearer_token, as the gateway reads it. */
-static int api_authenticate(api_ctx_t *ctx, api_error_t *err)
+/* Authenticate the Authorization header, or the session cookie when there
+ * is no such header; 0 with ctx->user filled, or -1. The header is read by
+ * http_bearer_token, as the gateway reads it. */
+static int api_authenticate(api_ctx_t *ctx, api_error_t *err, api_auth_t auth)
 {
     const http_request_t *req = ctx->req;
     const char *value;
@@ -242,9 +251,12 @@ static int api_authenticate(api_ctx_t *ctx, api_error_t *err)
     char text[128], hash[TOKEN_HASH_HEX_LEN + 1];
     store_token_t token;
 
-    if (http_header_find(req->headers, req->num_headers, "Authorization", &len) == NULL)
+    if (http_header_find(req->headers, req->num_headers, "Authorization", &len) == NULL) {
+        if (api_session_cookie(req, text, sizeof(text)))
+            return api_session_authenticate(ctx, err, text);
         return api_fail(err, 401, "unauthorized", NULL,
-                        "missing Authorization: Bearer token; pass an api token");
+                        "missing Authorization: Bearer token; pass an api token or log in");
+    }
     if (!http_bearer_token(req->headers, req->num_headers, &value, &len))
         return api_fail(err, 401, "unauthorized", NULL,
                         "the Authorization header must be 'Bearer TOKEN'");
@@ -263,7 +275,12 @@ static int api_authenticate(api_ctx_t *ctx, api_error_t *err)
         return api_fail(err, 401, "unauthorized", NULL, "token %s is revoked", token.id);
     if (token.expires_at <= clock_wall_ms())
         return api_fail(err, 401, "unauthorized", NULL, "token %s has expired", token.id);
-    if (strcmp(token.scope, "api") != 0)
+    if (strcmp(token.scope, "embed") == 0 &&
+        (auth != AUTH_EMBED || strcmp(token.instance_id, ctx->params[0]) != 0))
+        return api_fail(err, 401, "unauthorized", NULL,
+                        "token %s has scope embed; it reads only the metrics of instance %s",
+                        token.id, token.instance_id);
+    if (strcmp(token.scope, "api") != 0 && strcmp(token.scope, "embed") != 0)
         return api_fail(err, 401, "unauthorized", NULL,
                         "token %s has scope %s; the API needs an api-scope token", token.id,
                         token.scope);
@@ -348,7 +365,7 @@ static int api_dispatch(api_ctx_t *ctx, api_error_t *err)
     const api_route_t *route = api_find_route(ctx, req->path + prefix, req->path_len - prefix, err);
     if (route == NULL)
         return -1;
-    if (route->auth != AUTH_NONE && api_authenticate(ctx, err) != 0)
+    if (route->auth != AUTH_NONE && api_authenticate(ctx, err, route->auth) != 0)
         return -1;
     if (route->auth == AUTH_ADMIN && !ctx->user.admin)
         return api_fail(err, 403, "forbidden", NULL, "%s %s needs an admin", route->method,
@@ -402,6 +419,12 @@ void server_on_request(http_exchange_t *ex, void *user)
     api_ctx_t ctx = {.srv = user, .ex = ex, .req = http_exchange_request(ex)};
     api_error_t err = {0};
 
+    /* Everything outside /api/ is the web UI. */
+    if (ctx.req->path_len < 4 || memcmp(ctx.req->path, "/api", 4) != 0 ||
+        (ctx.req->path_len > 4 && ctx.req->path[4] != '/')) {
+        web_serve(ex, ctx.srv->web_root);
+        return;
+    }
     if (api_dispatch(&ctx, &err) != 0) {
         if (err.status >= 500)
             log_error(SERVER_LOG, "%.*s %.*s: %s", (int)ctx.req->method_len, ctx.req->method,

@@ -10,6 +10,8 @@ static void server_waiter_maybe_free(server_waiter_t *w)
 {
     if (w->timer_closed && w->exchange_closed) {
         json_decref(w->queues);
+        json_decref(w->gpus_inventory);
+        json_decref(w->gpus_free);
         free(w);
     }
 }

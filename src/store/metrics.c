@@ -1,10 +1,14 @@
 /* Aggregation of request records and machine samples into time buckets. */
 #include "store/metrics.h"
 
+#include <stdint.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "store/metrics_usage.h"
 
 #define METRICS_MACHINE_SERIES 7
 
@@ -165,15 +169,57 @@ static json_t *metrics_series(metrics_acc_t *acc, json_t *time, json_t *totals)
     return series;
 }
 
+/* The time instance_id ran on agent, from started_at to stopped_at (open
+ * while it runs), into scope. It stays empty (held_from == held_to) for an
+ * instance that never started or does not exist. Returns 0 or STORE_ERROR. */
+static int metrics_held_scope(store_t *st, const char *instance_id, const char *agent,
+                              metrics_gpu_scope_t *scope, store_instance_t *inst)
+{
+    memset(inst, 0, sizeof(*inst));
+    *scope = (metrics_gpu_scope_t){agent, NULL, 0, 0};
+
+    int rc = st->ops->instance_get(st, instance_id, inst);
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND)
+        return STORE_ERROR;
+    if (rc == STORE_OK && inst->started_at != 0) {
+        scope->gpus = inst->gpus;  /* NULL until the agent reports them */
+        scope->held_from = inst->started_at;
+        scope->held_to = inst->stopped_at != 0 ? inst->stopped_at + 1 : INT64_MAX;
+    }
+    return STORE_OK;
+}
+
+/* Scan the agent's machine samples into acc, only those taken while the
+ * instance ran, because the host's load before the start or after the
+ * stop is not the instance's.
+ * NOTE: a downsampled sample carries the start of its minute, so in data
+ * old enough to be downsampled the minute of the start shows no sample. */
+static int metrics_scan_host(store_t *st, const metrics_gpu_scope_t *scope, metrics_acc_t *acc,
+                             int64_t to_ms)
+{
+    int64_t from = scope->held_from > acc->from_ms ? scope->held_from : acc->from_ms;
+    int64_t to = scope->held_to < to_ms ? scope->held_to : to_ms;
+
+    if (scope->agent == NULL || scope->agent[0] == '\0' || from >= to)
+        return STORE_OK;
+    return st->ops->samples_scan(st, scope->agent, from, to, metrics_on_sample, acc);
+}
+
 json_t *metrics_build(store_t *st, const char *instance_id, const char *agent, int64_t now_ms,
                       int64_t step_s, int64_t range_s)
 {
     metrics_acc_t acc = {0};
+    metrics_gpu_scope_t scope;
+    store_instance_t inst;
     json_t *result = NULL;
 
     if (step_s < 1 || range_s < 1 || (range_s + step_s - 1) / step_s > METRICS_MAX_BUCKETS) {
         snprintf(st->error, sizeof(st->error), "range/step gives more than %d buckets",
                  METRICS_MAX_BUCKETS);
+        return NULL;
+    }
+    if (metrics_held_scope(st, instance_id, agent, &scope, &inst) != STORE_OK) {
+        store_instance_clear(&inst);
         return NULL;
     }
 
@@ -185,13 +231,12 @@ json_t *metrics_build(store_t *st, const char *instance_id, const char *agent, i
     acc.buckets = calloc(acc.count, sizeof(*acc.buckets));
     if (acc.buckets == NULL) {
         snprintf(st->error, sizeof(st->error), "out of memory building metrics");
-        return NULL;
+        goto out;
     }
 
     if (st->ops->records_scan(st, instance_id, acc.from_ms, to_ms, metrics_on_record, &acc) != 0)
         goto out;
-    if (agent != NULL && agent[0] != '\0' &&
-        st->ops->samples_scan(st, agent, acc.from_ms, to_ms, metrics_on_sample, &acc) != 0)
+    if (metrics_scan_host(st, &scope, &acc, to_ms) != 0)
         goto out;
     if (acc.failed) {
         snprintf(st->error, sizeof(st->error), "out of memory building metrics");
@@ -200,11 +245,19 @@ json_t *metrics_build(store_t *st, const char *instance_id, const char *agent, i
 
     json_t *time = json_array(), *totals = json_object();
     json_t *series = metrics_series(&acc, time, totals);
+    metrics_grid_t grid = {acc.from_ms, acc.step_ms, acc.count};
+    if (metrics_usage_add(st, instance_id, &scope, &grid, series) != STORE_OK) {
+        json_decref(time);
+        json_decref(totals);
+        json_decref(series);
+        goto out;
+    }
     result = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "step", (json_int_t)step_s, "from",
                        (json_int_t)(acc.from_ms / 1000), "to", (json_int_t)(to_ms / 1000),
                        "time", time, "series", series, "totals", totals);
 
 out:
+    store_instance_clear(&inst);
     free(acc.buckets);
     free(acc.latencies);
     return result;

@@ -14,7 +14,9 @@
 
 /* Build the metrics object for instance_id over the buckets of step_s
  * seconds that cover [now - range_s, now), aligned to step_s. agent (may be
- * NULL or "") selects the machine series. Returns a new object, or NULL
+ * NULL or "") selects the machine series. Like the GPU series, they hold
+ * only samples taken from the instance's started_at to its stopped_at, so
+ * they are all null when it never started. Returns a new object, or NULL
  * with a message in st->error. */
 json_t *metrics_build(store_t *st, const char *instance_id, const char *agent, int64_t now_ms,
                       int64_t step_s, int64_t range_s);

@@ -20,6 +20,7 @@ void store_instance_clear(store_instance_t *inst)
     free(inst->status_reason);
     free(inst->stop_reason);
     json_decref(inst->config);
+    json_decref(inst->gpus);
     memset(inst, 0, sizeof(*inst));
 }
 

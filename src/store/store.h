@@ -70,7 +70,22 @@ typedef struct {
     int stop_requested;
     char *stop_reason;        /* NULL unless stop_requested */
     json_t *config;           /* the configuration, secrets included */
+    json_t *gpus;             /* device ids its agent gave it (array), NULL until reported */
 } store_instance_t;
+
+/* Decides whether the polling agent may lease inst: 1 to lease it, 0 to pass
+ * over it. Called inside the lease's transaction, so it must not write to
+ * the store. */
+typedef int (*store_lease_fit_fn)(const store_instance_t *inst, void *user);
+
+/* A web login session. Only the SHA-256 of the cookie value is stored. */
+typedef struct {
+    char hash[65];            /* lowercase hex SHA-256 of the cookie value */
+    char user[65];
+    char token_id[33];        /* the api token used to log in, "" after a password */
+    int64_t created_at;
+    int64_t expires_at;
+} store_session_t;
 
 /* Instance list filters. */
 #define STORE_INSTANCES_ALL 0
@@ -108,9 +123,37 @@ typedef struct {
     double disk_write_bytes_per_s;
 } store_sample_t;
 
+/* One reading of one GPU of an agent. A value NVML could not give is NAN. */
+typedef struct {
+    const char *agent;        /* agent name */
+    const char *gpu;          /* the agent's device id, e.g. "0" */
+    int64_t time;
+    double util_percent;
+    double mem_used_bytes;
+    double mem_total_bytes;
+    double temp_c;
+    double power_w;
+} store_gpu_sample_t;
+
+/* One reading of an instance's own use (its process group or container).
+ * A value its runtime could not give is NAN. */
+typedef struct {
+    const char *instance_id;
+    int64_t time;
+    double cpu_percent;       /* of all of the machine's CPUs, 0-100 */
+    double mem_used_bytes;
+    double mem_limit_bytes;
+    double net_rx_bytes_per_s;
+    double net_tx_bytes_per_s;
+    double disk_read_bytes_per_s;
+    double disk_write_bytes_per_s;
+} store_usage_sample_t;
+
 /* Row callbacks for scans. A non-zero return value stops the scan. */
 typedef int (*store_record_fn)(const store_record_t *record, void *user);
 typedef int (*store_sample_fn)(const store_sample_t *sample, void *user);
+typedef int (*store_gpu_sample_fn)(const store_gpu_sample_t *sample, void *user);
+typedef int (*store_usage_sample_fn)(const store_usage_sample_t *sample, void *user);
 typedef int (*store_vault_fn)(const char *name, const unsigned char *nonce, size_t nonce_len,
                               const unsigned char *ciphertext, size_t ciphertext_len,
                               int64_t updated_at, void *user);
@@ -159,6 +202,16 @@ typedef struct {
                       json_t **rows);  /* id, hash, user, scope, instance_id, created_at, expires_at, revoked */
     int (*token_revoke)(store_t *st, const char *id);
 
+    /* Web login sessions. session_find returns a session as stored: the
+     * caller checks its expiry, its user and its login token.
+     * session_delete returns STORE_NOT_FOUND when there is none.
+     * session_prune deletes the sessions that have expired, whose user was
+     * deleted, or whose login token was revoked or has expired. */
+    int (*session_insert)(store_t *st, const store_session_t *session);
+    int (*session_find)(store_t *st, const char *hash, store_session_t *out);
+    int (*session_delete)(store_t *st, const char *hash);
+    int (*session_prune)(store_t *st, int64_t now);
+
     /* Queues and agents. Queue rows contain "queued" and "agents" counts. */
     int (*queue_create)(store_t *st, const char *name, int64_t now);
     int (*queue_exists)(store_t *st, const char *name);          /* 1, 0 or STORE_ERROR */
@@ -170,16 +223,20 @@ typedef struct {
      * lease nothing from it. */
     int (*queue_delete)(store_t *st, const char *name, char *instance_out, size_t instance_size);
     /* Insert the agent or update the one of that name. id_out receives its
-     * id, which is new_id when inserted. queues is a JSON array of names. */
+     * id, which is new_id when inserted. queues is a JSON array of names,
+     * gpus the inventory array ([] when NULL), machine an object or NULL. */
     int (*agent_upsert)(store_t *st, const char *new_id, const char *name, const char *hostname,
-                        const char *address, const json_t *queues, int64_t now,
-                        char *id_out, size_t id_size);
+                        const char *address, const json_t *queues, const json_t *gpus,
+                        const json_t *machine, int64_t now, char *id_out, size_t id_size);
+    /* Set *gpus_out to a new copy of the GPU inventory the agent called name
+     * registered ([] when none). */
+    int (*agent_gpus)(store_t *st, const char *name, json_t **gpus_out);
     /* Look up an agent by id and write its name and queues. *queues_out is
      * a new JSON array that the caller owns. */
     int (*agent_get)(store_t *st, const char *id, char *name_out, size_t name_size,
                      json_t **queues_out);
     int (*agent_touch)(store_t *st, const char *id, int64_t now);
-    int (*agent_list)(store_t *st, json_t **rows);  /* id, name, hostname, address, queues, last_seen_at, instances */
+    int (*agent_list)(store_t *st, json_t **rows);  /* id, name, hostname, address, queues, gpus, machine, last_seen_at, instances */
 
     /* Instances. instance_insert also creates the project, appends the
      * first history entry and console line (log_text), and claims the route.
@@ -200,9 +257,11 @@ typedef struct {
                                const char *log_text, size_t log_cap);
     /* Save every mutable column of inst without a history entry. */
     int (*instance_save)(store_t *st, const store_instance_t *inst);
-    /* Move the oldest queued, unleased instance on one of queues to agent. */
+    /* Move the oldest queued, unleased instance on one of queues for which
+     * fit returns 1 (the oldest of all when fit is NULL) to agent, and clear
+     * its status_reason. */
     int (*instance_lease)(store_t *st, const json_t *queues, const char *agent,
-                          store_instance_t *out);
+                          store_lease_fit_fn fit, void *fit_user, store_instance_t *out);
     /* Raise last_activity_at to time when it is later. Only an instance in
      * loading, active, idle or stopping is touched, so idle_seconds stays
      * frozen once it has ended. */
@@ -256,6 +315,20 @@ typedef struct {
      * bucket is merged only once it is complete. Request records are not
      * downsampled. */
     int (*samples_downsample)(store_t *st, int64_t before, int64_t bucket_ms);
+
+    /* GPU samples and instance usage samples. prune and samples_downsample
+     * treat them as machine samples (GPU samples merged per agent and
+     * device, usage samples per instance). Each insert writes all or
+     * nothing; usage samples of instances not leased to agent are skipped.
+     * gpu_samples_scan visits the samples of agent's devices listed in gpus
+     * (a JSON array of id strings) ordered by time, then device. */
+    int (*gpu_samples_insert)(store_t *st, const store_gpu_sample_t *samples, size_t count);
+    int (*gpu_samples_scan)(store_t *st, const char *agent, const json_t *gpus, int64_t from,
+                            int64_t to, store_gpu_sample_fn fn, void *user);
+    int (*usage_samples_insert)(store_t *st, const char *agent,
+                                const store_usage_sample_t *samples, size_t count);
+    int (*usage_samples_scan)(store_t *st, const char *instance_id, int64_t from, int64_t to,
+                              store_usage_sample_fn fn, void *user);
 } store_ops_t;
 
 /* The base every backend embeds first. */

@@ -82,6 +82,36 @@ static const char *const store_migrations[] = {
 
     /* 2: deleted users keep their row, so their past instances keep an owner. */
     "ALTER TABLE users ADD COLUMN deleted_at INTEGER;",
+
+    /* 3: web login sessions, keyed by the SHA-256 of the cookie value.
+     * token_id is the api token used to log in, NULL after a password. */
+    "CREATE TABLE sessions ("
+    "  hash TEXT PRIMARY KEY,"
+    "  user TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,"
+    "  token_id TEXT, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL);"
+    "CREATE INDEX sessions_expires ON sessions(expires_at);",
+
+    /* 4: GPU readings per agent device, and each instance's own use. */
+    "CREATE TABLE gpu_samples ("
+    "  id INTEGER PRIMARY KEY, agent TEXT NOT NULL, gpu TEXT NOT NULL, time INTEGER NOT NULL,"
+    "  util_percent REAL, mem_used_bytes REAL, mem_total_bytes REAL, temp_c REAL, power_w REAL);"
+    "CREATE INDEX gpu_samples_agent ON gpu_samples(agent, time);"
+    "CREATE INDEX gpu_samples_time ON gpu_samples(time);"
+    "CREATE TABLE usage_samples ("
+    "  id INTEGER PRIMARY KEY,"
+    "  instance_id TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,"
+    "  time INTEGER NOT NULL, cpu_percent REAL, mem_used_bytes REAL, mem_limit_bytes REAL,"
+    "  net_rx_bytes_per_s REAL, net_tx_bytes_per_s REAL,"
+    "  disk_read_bytes_per_s REAL, disk_write_bytes_per_s REAL);"
+    "CREATE INDEX usage_samples_instance ON usage_samples(instance_id, time);"
+    "CREATE INDEX usage_samples_time ON usage_samples(time);",
+
+    /* 5: each agent's GPU inventory and machine facts (JSON text, as the
+     * agent registers them), and the device ids an instance was given
+     * (a JSON array, NULL until its agent reports them). */
+    "ALTER TABLE agents ADD COLUMN gpus TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE agents ADD COLUMN machine TEXT;"
+    "ALTER TABLE instances ADD COLUMN gpus TEXT;",
 };
 
 int store_sqlite_migrate(store_t *st)
@@ -137,6 +167,8 @@ static void store_sqlite_fill_ops(void)
     store_sqlite_instances_ops(&store_sqlite_ops);
     store_sqlite_logs_ops(&store_sqlite_ops);
     store_sqlite_vault_ops(&store_sqlite_ops);
+    store_sqlite_sessions_ops(&store_sqlite_ops);
+    store_sqlite_usage_ops(&store_sqlite_ops);
     store_sqlite_ops.close = store_sqlite_close;
 }
 

@@ -77,24 +77,34 @@ static int sq_queue_delete(store_t *st, const char *name, char *instance_out,
 
 static int sq_agent_upsert(store_t *st, const char *new_id, const char *name,
                            const char *hostname, const char *address, const json_t *queues,
-                           int64_t now, char *id_out, size_t id_size)
+                           const json_t *gpus, const json_t *machine, int64_t now,
+                           char *id_out, size_t id_size)
 {
     char *queues_text = json_dumps(queues, JSON_COMPACT);
+    char *gpus_text = gpus != NULL ? json_dumps(gpus, JSON_COMPACT) : strdup("[]");
+    char *machine_text = machine != NULL ? json_dumps(machine, JSON_COMPACT) : NULL;
     int rc;
 
-    if (queues_text == NULL) {
-        snprintf(st->error, sizeof(st->error), "out of memory encoding agent queues");
+    if (queues_text == NULL || gpus_text == NULL || (machine != NULL && machine_text == NULL)) {
+        snprintf(st->error, sizeof(st->error), "out of memory encoding an agent");
+        free(queues_text);
+        free(gpus_text);
+        free(machine_text);
         return STORE_ERROR;
     }
 
     rc = sq_exec(st, NULL,
-                 "INSERT INTO agents (id, name, hostname, address, queues, created_at,"
-                 " last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                 "INSERT INTO agents (id, name, hostname, address, queues, gpus, machine,"
+                 " created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
                  " ON CONFLICT (name) DO UPDATE SET hostname = excluded.hostname,"
                  " address = excluded.address, queues = excluded.queues,"
+                 " gpus = excluded.gpus, machine = excluded.machine,"
                  " last_seen_at = excluded.last_seen_at",
-                 "sssssii", new_id, name, hostname, address, queues_text, now, now);
+                 "sssssssii", new_id, name, hostname, address, queues_text, gpus_text,
+                 machine_text, now, now);
     free(queues_text);
+    free(gpus_text);
+    free(machine_text);
     if (rc != STORE_OK)
         return rc;
 
@@ -131,6 +141,26 @@ static int sq_agent_get(store_t *st, const char *id, char *name_out, size_t name
     return sq_lookup_result(rc);
 }
 
+static int sq_agent_gpus(store_t *st, const char *name, json_t **gpus_out)
+{
+    sqlite3_stmt *stmt = sq_prepare(st, "SELECT gpus FROM agents WHERE name = ?", "s", name);
+
+    *gpus_out = NULL;
+    if (stmt == NULL)
+        return STORE_ERROR;
+    int rc = sq_step(st, stmt);
+    if (rc == 1) {
+        const char *text = (const char *)sqlite3_column_text(stmt, 0);
+        *gpus_out = json_loads(text ? text : "[]", 0, NULL);
+        if (!json_is_array(*gpus_out)) {
+            json_decref(*gpus_out);
+            *gpus_out = json_array();
+        }
+    }
+    sqlite3_finalize(stmt);
+    return sq_lookup_result(rc);
+}
+
 static int sq_agent_touch(store_t *st, const char *id, int64_t now)
 {
     return sq_exec(st, NULL, "UPDATE agents SET last_seen_at = ? WHERE id = ?", "is", now, id);
@@ -139,7 +169,8 @@ static int sq_agent_touch(store_t *st, const char *id, int64_t now)
 static int sq_agent_list(store_t *st, json_t **rows)
 {
     int rc = sq_rows(st, rows,
-                     "SELECT a.id, a.name, a.hostname, a.address, a.queues, a.last_seen_at,"
+                     "SELECT a.id, a.name, a.hostname, a.address, a.queues, a.gpus, a.machine,"
+                     " a.last_seen_at,"
                      " (SELECT count(*) FROM instances i WHERE i.agent = a.name AND i.status IN"
                      "   ('queued', 'loading', 'active', 'idle', 'stopping')) AS instances"
                      " FROM agents a ORDER BY a.name",
@@ -149,12 +180,23 @@ static int sq_agent_list(store_t *st, json_t **rows)
 
     if (rc != STORE_OK)
         return rc;
-    /* The queues column contains JSON text, returned here as an array. */
+    /* The queues, gpus and machine columns contain JSON text, returned here
+     * as arrays and an object (machine null when the agent sent none). */
     json_array_foreach(*rows, i, row) {
         json_t *queues = json_loads(json_string_value(json_object_get(row, "queues")), 0, NULL);
+        json_t *gpus = json_loads(json_string_value(json_object_get(row, "gpus")), 0, NULL);
+        const char *machine_text = json_string_value(json_object_get(row, "machine"));
+        json_t *machine = machine_text != NULL ? json_loads(machine_text, 0, NULL) : NULL;
+
         json_object_set_new(row, "queues", json_is_array(queues) ? queues : json_array());
         if (!json_is_array(queues))
             json_decref(queues);
+        json_object_set_new(row, "gpus", json_is_array(gpus) ? gpus : json_array());
+        if (!json_is_array(gpus))
+            json_decref(gpus);
+        json_object_set_new(row, "machine", json_is_object(machine) ? machine : json_null());
+        if (!json_is_object(machine))
+            json_decref(machine);
     }
     return STORE_OK;
 }
@@ -233,6 +275,7 @@ void store_sqlite_agents_ops(store_ops_t *ops)
     ops->queue_delete = sq_queue_delete;
     ops->agent_upsert = sq_agent_upsert;
     ops->agent_get = sq_agent_get;
+    ops->agent_gpus = sq_agent_gpus;
     ops->agent_touch = sq_agent_touch;
     ops->agent_list = sq_agent_list;
     ops->route_create = sq_route_create;

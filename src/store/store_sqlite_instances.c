@@ -8,7 +8,7 @@
 #define SQ_INSTANCE_COLUMNS                                                                    \
     "id, name, project, owner, config, status, status_reason, queue, agent, route, path,"      \
     " upstream, exit_code, created_at, started_at, ready_at, last_activity_at, stopped_at,"    \
-    " stop_requested, stop_reason"
+    " stop_requested, stop_reason, gpus"
 
 #define SQ_LIVE_STATUSES "('queued', 'loading', 'active', 'idle', 'stopping')"
 
@@ -38,6 +38,13 @@ static int sq_instance_read(store_t *st, sqlite3_stmt *stmt, store_instance_t *o
     out->stopped_at = sqlite3_column_int64(stmt, 17);
     out->stop_requested = sqlite3_column_int(stmt, 18);
     out->stop_reason = sq_dup_text(stmt, 19);
+    if (sqlite3_column_type(stmt, 20) == SQLITE_TEXT) {
+        out->gpus = json_loads((const char *)sqlite3_column_text(stmt, 20), 0, NULL);
+        if (!json_is_array(out->gpus)) {
+            json_decref(out->gpus);
+            out->gpus = NULL;
+        }
+    }
 
     if (out->config == NULL) {
         snprintf(st->error, sizeof(st->error), "instance %s has an unreadable configuration",
@@ -187,7 +194,7 @@ static int sq_instance_list(store_t *st, int filter, const char *agent, store_in
         st,
         "SELECT " SQ_INSTANCE_COLUMNS " FROM instances"
         " WHERE (?1 = 0 OR status IN " SQ_LIVE_STATUSES ") AND (?2 IS NULL OR agent = ?2)"
-        " ORDER BY created_at DESC, id DESC",
+        " ORDER BY created_at DESC, rowid DESC",
         "ns", filter, agent);
     if (stmt == NULL)
         return STORE_ERROR;
@@ -197,15 +204,22 @@ static int sq_instance_list(store_t *st, int filter, const char *agent, store_in
 static int sq_instance_save(store_t *st, const store_instance_t *inst)
 {
     int changes = 0;
+    char *gpus_text = inst->gpus != NULL ? json_dumps(inst->gpus, JSON_COMPACT) : NULL;
+
+    if (inst->gpus != NULL && gpus_text == NULL) {
+        snprintf(st->error, sizeof(st->error), "out of memory encoding the GPUs of %s", inst->id);
+        return STORE_ERROR;
+    }
     int rc = sq_exec(st, &changes,
                      "UPDATE instances SET status = ?, status_reason = ?, agent = ?,"
                      " upstream = ?, exit_code = ?, started_at = ?, ready_at = ?,"
                      " last_activity_at = ?, stopped_at = ?, stop_requested = ?,"
-                     " stop_reason = ? WHERE id = ?",
-                     "sseeNttttnss", inst->status, inst->status_reason, inst->agent,
+                     " stop_reason = ?, gpus = ? WHERE id = ?",
+                     "sseeNttttnsss", inst->status, inst->status_reason, inst->agent,
                      inst->upstream, inst->has_exit_code, inst->exit_code, inst->started_at,
                      inst->ready_at, inst->last_activity_at, inst->stopped_at,
-                     inst->stop_requested ? 1 : 0, inst->stop_reason, inst->id);
+                     inst->stop_requested ? 1 : 0, inst->stop_reason, gpus_text, inst->id);
+    free(gpus_text);
     if (rc != STORE_OK)
         return rc;
     return changes > 0 ? STORE_OK : STORE_NOT_FOUND;
@@ -232,8 +246,36 @@ static int sq_instance_transition(store_t *st, const store_instance_t *inst, int
     return sq_commit(st);
 }
 
+/* Read into out the oldest queued, unleased instance on queues (JSON text)
+ * that fit accepts. Returns 1 when found, 0 when none, or STORE_ERROR. */
+static int sq_instance_lease_pick(store_t *st, const char *queues_text, store_lease_fit_fn fit,
+                                  void *fit_user, store_instance_t *out)
+{
+    sqlite3_stmt *stmt = sq_prepare(
+        st,
+        "SELECT " SQ_INSTANCE_COLUMNS " FROM instances WHERE status = 'queued'"
+        " AND agent IS NULL AND stop_requested = 0"
+        " AND queue IN (SELECT value FROM json_each(?)) ORDER BY created_at, rowid",
+        "s", queues_text);
+    int rc;
+
+    if (stmt == NULL)
+        return STORE_ERROR;
+    while ((rc = sq_step(st, stmt)) == 1) {
+        if (sq_instance_read(st, stmt, out) != STORE_OK) {
+            rc = STORE_ERROR;
+            break;
+        }
+        if (fit == NULL || fit(out, fit_user))
+            break;
+        store_instance_clear(out);
+    }
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
 static int sq_instance_lease(store_t *st, const json_t *queues, const char *agent,
-                             store_instance_t *out)
+                             store_lease_fit_fn fit, void *fit_user, store_instance_t *out)
 {
     char *queues_text = json_dumps(queues, JSON_COMPACT);
 
@@ -246,22 +288,15 @@ static int sq_instance_lease(store_t *st, const json_t *queues, const char *agen
         return STORE_ERROR;
     }
 
-    sqlite3_stmt *stmt = sq_prepare(
-        st,
-        "SELECT " SQ_INSTANCE_COLUMNS " FROM instances WHERE status = 'queued'"
-        " AND agent IS NULL AND stop_requested = 0"
-        " AND queue IN (SELECT value FROM json_each(?)) ORDER BY created_at, id LIMIT 1",
-        "s", queues_text);
+    int rc = sq_instance_lease_pick(st, queues_text, fit, fit_user, out);
     free(queues_text);
-    int rc = stmt ? sq_step(st, stmt) : STORE_ERROR;
-    if (rc == 1)
-        rc = sq_instance_read(st, stmt, out) == STORE_OK ? 1 : STORE_ERROR;
-    sqlite3_finalize(stmt);
 
     if (rc == 1) {
         snprintf(out->agent, sizeof(out->agent), "%s", agent);
-        rc = sq_exec(st, NULL, "UPDATE instances SET agent = ? WHERE id = ?", "ss", agent,
-                     out->id);
+        free(out->status_reason);
+        out->status_reason = NULL;
+        rc = sq_exec(st, NULL, "UPDATE instances SET agent = ?, status_reason = NULL WHERE id = ?",
+                     "ss", agent, out->id);
         if (rc != STORE_OK)
             store_instance_clear(out);
         else

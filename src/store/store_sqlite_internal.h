@@ -33,6 +33,10 @@ static inline sqlite3 *sq_db(store_t *st)
 sqlite3_stmt *sq_prepare(store_t *st, const char *sql, const char *types, ...);
 sqlite3_stmt *sq_vprepare(store_t *st, const char *sql, const char *types, va_list ap);
 
+/* Reset a prepared statement and bind new parameters, so that a batch of
+ * rows pays for one prepare. Returns STORE_OK or STORE_ERROR. */
+int sq_rebind(store_t *st, sqlite3_stmt *stmt, const char *types, ...);
+
 /* Step once: 1 for a row, 0 when done, STORE_ERROR with the message set. */
 int sq_step(store_t *st, sqlite3_stmt *stmt);
 
@@ -71,6 +75,13 @@ void store_sqlite_agents_ops(store_ops_t *ops);
 void store_sqlite_instances_ops(store_ops_t *ops);
 void store_sqlite_logs_ops(store_ops_t *ops);
 void store_sqlite_vault_ops(store_ops_t *ops);
+void store_sqlite_sessions_ops(store_ops_t *ops);
+void store_sqlite_usage_ops(store_ops_t *ops);
+
+/* store_sqlite_usage.c: retention and downsampling of GPU and usage
+ * samples, run by prune and inside samples_downsample's transaction. */
+int sq_usage_prune(store_t *st, int64_t before);
+int sq_usage_downsample_rows(store_t *st, int64_t before, int64_t bucket_ms);
 
 /* Migrations, applied in order at open. */
 int store_sqlite_migrate(store_t *st);

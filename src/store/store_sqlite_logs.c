@@ -75,26 +75,41 @@ static int sq_log_list(store_t *st, const char *instance_id, int64_t after, int6
 
 static int sq_records_insert(store_t *st, const store_record_t *records, size_t count)
 {
+    sqlite3_stmt *stmt;
+    int rc = STORE_OK;
+
     if (count == 0)
         return STORE_OK;
     if (sq_begin(st) != STORE_OK)
         return STORE_ERROR;
 
-    for (size_t i = 0; i < count; i++) {
+    /* One prepare per batch: the gateway posts records in batches, and a
+     * prepare costs more than the insert itself. */
+    stmt = sq_prepare(st,
+                      "INSERT INTO request_records (instance_id, token_id, time, status,"
+                      " latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cancelled)"
+                      " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
+                      " WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)",
+                      "");
+    if (stmt == NULL) {
+        sq_rollback(st);
+        return STORE_ERROR;
+    }
+
+    for (size_t i = 0; i < count && rc == STORE_OK; i++) {
         const store_record_t *r = &records[i];
-        int rc = sq_exec(st, NULL,
-                         "INSERT INTO request_records (instance_id, token_id, time, status,"
-                         " latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cancelled)"
-                         " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
-                         " WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)",
-                         "ssindDiin",
-                         r->instance_id, r->token_id, r->time, r->status, r->latency_ms,
-                         r->ttfb_ms, r->prompt_tokens, r->completion_tokens,
-                         r->cancelled ? 1 : 0);
-        if (rc != STORE_OK) {
-            sq_rollback(st);
-            return rc;
-        }
+
+        rc = sq_rebind(st, stmt, "ssindDiin", r->instance_id, r->token_id, r->time, r->status,
+                       r->latency_ms, r->ttfb_ms, r->prompt_tokens, r->completion_tokens,
+                       r->cancelled ? 1 : 0);
+        if (rc == STORE_OK && sq_step(st, stmt) < 0)
+            rc = STORE_ERROR;
+    }
+    sqlite3_finalize(stmt);
+
+    if (rc != STORE_OK) {
+        sq_rollback(st);
+        return rc;
     }
     return sq_commit(st);
 }
@@ -190,6 +205,8 @@ static int sq_prune(store_t *st, int64_t before)
 
     if (rc == STORE_OK)
         rc = sq_exec(st, NULL, "DELETE FROM machine_samples WHERE time < ?", "i", before);
+    if (rc == STORE_OK)
+        rc = sq_usage_prune(st, before);
     return rc;
 }
 
@@ -239,6 +256,8 @@ static int sq_samples_downsample(store_t *st, int64_t before, int64_t bucket_ms)
         return STORE_ERROR;
 
     int rc = sq_samples_downsample_rows(st, before, bucket_ms);
+    if (rc == STORE_OK)
+        rc = sq_usage_downsample_rows(st, before, bucket_ms);
     if (rc != STORE_OK) {
         sq_rollback(st);
         return rc;

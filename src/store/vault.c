@@ -11,7 +11,6 @@
 
 /* Values beyond this are rejected before encryption: the vault stores keys
  * and passwords, not files. */
-#define VAULT_VALUE_MAX (64 * 1024)
 
 static int vault_key_create(const char *path, vault_key_t *key, char *err, size_t err_size)
 {

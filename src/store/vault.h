@@ -12,6 +12,9 @@
 
 #define VAULT_KEY_BYTES 32
 
+/* The largest value an entry may hold, in bytes. */
+#define VAULT_VALUE_MAX (64 * 1024)
+
 typedef struct {
     unsigned char bytes[VAULT_KEY_BYTES];
 } vault_key_t;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/docker_client.h"
 #include "gateway/gateway.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -31,6 +32,9 @@ typedef struct {
     int downsample_after_hours;
     int run_agent;
     const char *agent_name;
+    const char *web_root;
+    const char *gpus;
+    const char *docker_host;
 } up_options_t;
 
 static void up_print_help(FILE *out)
@@ -40,11 +44,13 @@ static void up_print_help(FILE *out)
             "                  [--gateway-url URL] [--active-window SECONDS]\n"
             "                  [--log-lines N] [--retention-days DAYS]\n"
             "                  [--downsample-after-hours HOURS]\n"
-            "                  [--agent-name NAME] [--no-agent]\n"
+            "                  [--agent-name NAME] [--no-agent] [--web-root DIR]\n"
+            "                  [--gpus LIST] [--docker-host unix:///PATH]\n"
             "\n"
             "Run the server, the gateway and a local agent in one process, with the\n"
-            "SQLite store in DIR. Stop with Ctrl-C or SIGTERM: running instances are\n"
-            "stopped first.\n"
+            "SQLite store in DIR. Stop with Ctrl-C or SIGTERM: process instances are\n"
+            "stopped first, while docker containers keep running and the next\n"
+            "'nimdeck up' with the same data, API address and agent name adopts them.\n"
             "\n"
             "  --data DIR            data folder (default ./nimdeck-data); holds the\n"
             "                        database, the vault key and admin-token\n"
@@ -63,7 +69,19 @@ static void up_print_help(FILE *out)
             "                        request records are kept as they are\n"
             "  --agent-name NAME     name of the local agent (default: the host name)\n"
             "  --no-agent            do not run a local agent\n"
-            "  --help                show this help\n");
+            "  --gpus LIST           GPUs the local agent may give instances: all\n"
+            "                        (default: every GPU NVML lists), none, or device\n"
+            "                        ids such as 0,1; see 'nimdeck agent --help'\n"
+            "  --docker-host URL     the Docker daemon's socket for docker instances\n"
+            "                        (default $DOCKER_HOST, else\n"
+            "                        unix:///var/run/docker.sock)\n"
+            "  --web-root DIR        serve the web UI from DIR (the repository's web/\n"
+            "                        folder) instead of the copy built into the binary,\n"
+            "                        so that edits show on reload (development)\n"
+            "  --help                show this help\n"
+            "\n"
+            "Gateway limits and timeouts:\n");
+    gateway_limit_options_help(out);
 }
 
 static int up_parse_int(const char *text, const char *option, int min, int max, int *out)
@@ -89,7 +107,10 @@ static int up_parse_args(int argc, char **argv, up_options_t *opts)
         OPT_RETENTION_DAYS,
         OPT_DOWNSAMPLE_AFTER_HOURS,
         OPT_AGENT_NAME,
-        OPT_NO_AGENT
+        OPT_NO_AGENT,
+        OPT_WEB_ROOT,
+        OPT_GPUS,
+        OPT_DOCKER_HOST
     };
     static const struct option long_options[] = {
         {"data", required_argument, NULL, 'd'},
@@ -102,6 +123,9 @@ static int up_parse_args(int argc, char **argv, up_options_t *opts)
         {"downsample-after-hours", required_argument, NULL, OPT_DOWNSAMPLE_AFTER_HOURS},
         {"agent-name", required_argument, NULL, OPT_AGENT_NAME},
         {"no-agent", no_argument, NULL, OPT_NO_AGENT},
+        {"web-root", required_argument, NULL, OPT_WEB_ROOT},
+        {"gpus", required_argument, NULL, OPT_GPUS},
+        {"docker-host", required_argument, NULL, OPT_DOCKER_HOST},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -151,6 +175,22 @@ static int up_parse_args(int argc, char **argv, up_options_t *opts)
         case OPT_NO_AGENT:
             opts->run_agent = 0;
             break;
+        case OPT_WEB_ROOT:
+            opts->web_root = optarg;
+            break;
+        case OPT_GPUS:
+            opts->gpus = optarg;
+            break;
+        case OPT_DOCKER_HOST: {
+            docker_client_t client;
+            char err[512];
+            if (docker_client_init(&client, optarg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "nimdeck up: %s\n", err);
+                return 2;
+            }
+            opts->docker_host = optarg;
+            break;
+        }
         case 'h':
             up_print_help(stdout);
             return 1;
@@ -184,6 +224,7 @@ static void up_print_banner(const up_options_t *opts, server_t *server, const ch
     binary[n] = '\0';
 
     printf("nimdeck is up (pid %ld)\n"
+           "  web UI:      %s/\n"
            "  API:         %s/api/v1\n"
            "  gateway:     %s/serve/\n"
            "  agent:       %s\n"
@@ -193,7 +234,7 @@ static void up_print_banner(const up_options_t *opts, server_t *server, const ch
            "\n"
            "Next: %s launch --config examples/nim-sim.json\n"
            "      %s tokens create        (a gateway token for the endpoint)\n",
-           (long)getpid(), server_url(server), gateway_url,
+           (long)getpid(), server_url(server), server_url(server), gateway_url,
            agent_running ? "local, serving queue 'default'" : "none (--no-agent)", data_path,
            data_path, binary, binary);
     fflush(stdout);
@@ -215,7 +256,12 @@ int up_main(int argc, char **argv)
     gateway_t *gateway = NULL;
     agent_t *agent = NULL;
     int rc = 1;
+    gateway_limits_t gateway_limits = {0};
 
+    if (gateway_take_limit_options(&argc, argv, &gateway_limits, err, sizeof(err)) != 0) {
+        fprintf(stderr, "nimdeck up: %s; run 'nimdeck up --help'\n", err);
+        return 2;
+    }
     int parsed = up_parse_args(argc, argv, &opts);
     if (parsed != 0)
         return parsed == 1 ? 0 : 2;
@@ -239,6 +285,7 @@ int up_main(int argc, char **argv)
         .log_lines_max = (size_t)opts.log_lines,
         .retention_days = opts.retention_days,
         .downsample_after_hours = opts.downsample_after_hours,
+        .web_root = opts.web_root,
     };
     server_t *server = server_start(&server_opts, err, sizeof(err));
     if (server == NULL) {
@@ -251,6 +298,7 @@ int up_main(int argc, char **argv)
         .api_token = server_admin_token(server),
         .listen_host = opts.gateway_host,
         .listen_port = opts.gateway_port,
+        .limits = gateway_limits,
     };
     gateway = gateway_start(&gateway_opts, err, sizeof(err));
     if (gateway == NULL) {
@@ -264,6 +312,8 @@ int up_main(int argc, char **argv)
             .api_token = server_admin_token(server),
             .name = opts.agent_name,
             .advertise_host = "127.0.0.1",
+            .gpus = opts.gpus,
+            .docker_host = opts.docker_host,
         };
         agent = agent_start(&agent_opts, err, sizeof(err));
         if (agent == NULL) {
@@ -279,8 +329,8 @@ int up_main(int argc, char **argv)
     rc = 0;
 
 out:
-    /* The agent stops its instances first, while the server can still
-     * record their final status. */
+    /* The agent stops its process instances first, while the server can
+     * still record their final status; containers keep running. */
     if (agent != NULL)
         agent_stop(agent);
     if (gateway != NULL)

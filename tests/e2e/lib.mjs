@@ -2,6 +2,7 @@
 // run CLI commands against it, and wait for conditions with a deadline.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,7 +56,8 @@ export class Up {
     this.child = null;
   }
 
-  async start(extraArgs = []) {
+  // env adds variables to the process's environment.
+  async start(extraArgs = [], env = {}) {
     if (!this.apiPort) {
       this.apiPort = await freePort();
       this.gatewayPort = await freePort();
@@ -67,7 +69,7 @@ export class Up {
     this.child = spawn(nimdeck, ['up', '--data', this.dataDir,
       '--api', `127.0.0.1:${this.apiPort}`, '--gateway', `127.0.0.1:${this.gatewayPort}`,
       '--agent-name', `e2e-${this.name}`, ...extraArgs],
-    { stdio: ['ignore', log, log], env: { ...process.env, NIMDECK_LOG_LEVEL: 'debug' } });
+    { stdio: ['ignore', log, log], env: { ...process.env, NIMDECK_LOG_LEVEL: 'debug', ...env } });
     fs.closeSync(log);
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
 
@@ -160,4 +162,155 @@ export function simConfig(overrides = {}) {
 
 export function simCommand(extra = []) {
   return [nimdeck, 'sim', '--port', '{port}', '--load-seconds', '1', '--tokens-per-second', '200', ...extra];
+}
+
+// Start one nimdeck service process with its output in logPath. Returns the
+// child and a promise of its exit.
+function spawnService(args, logPath, env) {
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(nimdeck, args, {
+    stdio: ['ignore', log, log],
+    env: { ...process.env, NIMDECK_LOG_LEVEL: 'debug', ...env },
+  });
+  fs.closeSync(log);
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  return { child, exited, logPath };
+}
+
+async function stopService(service, signal = 'SIGTERM') {
+  if (!service || service.child.exitCode !== null || service.child.signalCode !== null) return;
+  service.child.kill(signal);
+  const timer = setTimeout(() => service.child.kill('SIGKILL'), 20000);
+  await service.exited;
+  clearTimeout(timer);
+}
+
+async function waitForUrl(what, url) {
+  await waitFor(what, async () => {
+    try {
+      return (await fetch(url)).ok;
+    } catch {
+      return false;
+    }
+  }, 20000);
+}
+
+// `nimdeck server`, `nimdeck gateway` and any number of `nimdeck agent`
+// processes, run apart as on several machines, so that one of them can be
+// killed alone. The client helpers (cli, launch, app, waitForStatus) are
+// Up's.
+export class Services extends Up {
+  constructor(name, dataDir) {
+    super(name, dataDir);
+    this.server = null;
+    this.gateway = null;
+    this.agents = new Map();
+    this.logPaths = [];
+    this.starts = 0;
+  }
+
+  logFor(what) {
+    this.starts += 1;
+    const logPath = path.join(outputDir, `${this.name}-${what}-${this.starts}.log`);
+    this.logPaths.push(logPath);
+    return logPath;
+  }
+
+  // Start the server and the gateway; agents come with startAgent.
+  async start(serverArgs = [], env = {}) {
+    this.apiPort = this.apiPort || await freePort();
+    this.gatewayPort = this.gatewayPort || await freePort();
+    this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
+    this.gatewayUrl = `http://127.0.0.1:${this.gatewayPort}`;
+    this.env = env;
+
+    this.server = spawnService(['server', '--data', this.dataDir, '--api', `127.0.0.1:${this.apiPort}`,
+      '--gateway-url', this.gatewayUrl, ...serverArgs], this.logFor('server'), env);
+    await waitForUrl('the API to respond', `${this.apiUrl}/api/v1/health`);
+    this.tokenFile = path.join(this.dataDir, 'admin-token');
+    this.adminToken = fs.readFileSync(this.tokenFile, 'utf8').trim();
+
+    this.gateway = spawnService(['gateway', '--server', this.apiUrl, '--token-file', this.tokenFile,
+      '--listen', `127.0.0.1:${this.gatewayPort}`], this.logFor('gateway'), env);
+    await waitForUrl('the gateway to respond', `${this.gatewayUrl}/healthz`);
+    return this;
+  }
+
+  // Start `nimdeck agent --name NAME ARGS...` and wait until it has
+  // registered. A second start under the same name is a restart.
+  async startAgent(agentName, args = [], env = {}) {
+    const logPath = this.logFor(`agent-${agentName}`);
+    const agent = spawnService(['agent', '--server', this.apiUrl, '--token-file', this.tokenFile,
+      '--name', agentName, ...args], logPath, { ...this.env, ...env });
+    this.agents.set(agentName, agent);
+    await waitFor(`agent ${agentName} to register`, () => {
+      if (agent.child.exitCode !== null) {
+        throw new Error(`agent ${agentName} exited with ${agent.child.exitCode}; see ${logPath}`);
+      }
+      return /registered with/.test(fs.readFileSync(logPath, 'utf8'));
+    }, 20000, 100);
+    return agent;
+  }
+
+  // Send signal (SIGTERM: a clean stop, SIGKILL: a crash) to an agent and
+  // wait for its exit.
+  async stopAgent(agentName, signal = 'SIGTERM') {
+    await stopService(this.agents.get(agentName), signal);
+    this.agents.delete(agentName);
+  }
+
+  async stop() {
+    for (const name of [...this.agents.keys()]) await this.stopAgent(name);
+    await stopService(this.gateway);
+    await stopService(this.server);
+    this.gateway = null;
+    this.server = null;
+  }
+
+  logText() {
+    return this.logPaths.filter((p) => fs.existsSync(p)).map((p) => fs.readFileSync(p, 'utf8')).join('');
+  }
+}
+
+// Call the Docker Engine API of $DOCKER_HOST (a unix:// socket), to check
+// what nimdeck did to the daemon. Resolves to {status, body (parsed JSON or
+// null), text}.
+export function dockerApi(method, apiPath, body) {
+  const host = process.env.DOCKER_HOST || '';
+  if (!host.startsWith('unix://')) {
+    return Promise.reject(new Error(`DOCKER_HOST '${host}' is not a unix:// socket`));
+  }
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      socketPath: host.slice('unix://'.length),
+      path: apiPath,
+      method,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => { text += chunk; });
+      res.on('end', () => {
+        let parsed = null;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          parsed = null;
+        }
+        resolve({ status: res.statusCode, body: parsed, text });
+      });
+    });
+    req.on('error', reject);
+    req.setTimeout(30000, () => req.destroy(new Error(`Docker API ${method} ${apiPath} timed out`)));
+    if (body !== undefined) req.write(JSON.stringify(body));
+    req.end();
+  });
+}
+
+// The containers, running or not, that carry the label ("key=value").
+export async function dockerContainers(label) {
+  const filters = encodeURIComponent(JSON.stringify({ label: [label] }));
+  const res = await dockerApi('GET', `/containers/json?all=1&filters=${filters}`);
+  if (res.status !== 200) throw new Error(`listing containers failed: ${res.status} ${res.text}`);
+  return res.body;
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "config/config_docker.h"
 
 static const char *const sim_config =
     "{\"version\":1,\"name\":\"nim-sim\",\"project\":\"demo\",\"runtime\":\"process\","
@@ -184,6 +185,7 @@ static void validate_gpus_forms(void **state)
     expect_invalid(sim_with("gpus", "\"two\""), "gpus", "\"all\", a count");
     expect_invalid(sim_with("gpus", "-1"), "gpus", "got -1");
     expect_invalid(sim_with("gpus", "[true]"), "gpus", "element 0");
+    expect_invalid(sim_with("gpus", "[0, \"0,1\"]"), "gpus", "element 1");
 }
 
 static void validate_name_charset(void **state)
@@ -304,8 +306,8 @@ static void set_string_keys_quoting(void **state)
     expect_set_message("image=7", "image", "got the number 7", "--set 'image=\"7\"'");
     expect_set_message("queue=null", "queue", "got null", "--set 'queue=\"null\"'");
     expect_set_message("route=2.5", "route", "got the number 2.5", "--set 'route=\"2.5\"'");
-    expect_set_message("docker.user=1000", "docker.user", "got the number 1000",
-                       "--set 'docker.user=\"1000\"'");
+    expect_set_message("docker.cache=123", "docker.cache", "got the number 123",
+                       "--set 'docker.cache=\"123\"'");
     expect_set_message("env.VERBOSE=false", "env.VERBOSE", "got the boolean false",
                        "--set 'env.VERBOSE=\"false\"'");
 
@@ -380,8 +382,151 @@ static void validate_docker_object(void **state)
     expect_invalid(sim_with("docker", "{\"network\":\"none\"}"), "docker.network",
                    "\"host\" or \"bridge\"");
     expect_invalid(sim_with("docker", "{\"pull\":\"never\"}"), "docker.pull", "\"missing\" or \"always\"");
-    expect_invalid(sim_with("docker", "{\"shm_size\":16}"), "docker.shm_size", "non-empty string");
+    expect_invalid(sim_with("docker", "{\"shm_size\":\"\"}"), "docker.shm_size", "got \"\"");
     expect_invalid(sim_with("docker", "true"), "docker", "object");
+}
+
+/* A docker configuration with one "docker" option set to a JSON value. */
+static json_t *docker_with(const char *key, const char *value_json)
+{
+    json_t *cfg = load("{\"name\":\"llama\",\"project\":\"p\",\"runtime\":\"docker\","
+                       "\"image\":\"nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.0\"}");
+    json_t *docker = json_object();
+    json_t *value = json_loads(value_json, JSON_DECODE_ANY, NULL);
+
+    assert_non_null(value);
+    assert_int_equal(json_object_set_new(docker, key, value), 0);
+    assert_int_equal(json_object_set_new(cfg, "docker", docker), 0);
+    return cfg;
+}
+
+/* Values the agent could not use fail at launch, on their field, naming
+ * the value and the form expected. */
+static void validate_docker_values(void **state)
+{
+    (void)state;
+    expect_invalid(docker_with("shm_size", "\"lots\""), "docker.shm_size",
+                   "\"docker.shm_size\" must be a size such as \"16g\" or \"512m\" (k, m, g, t are "
+                   "powers of 1024) or a whole number of bytes, got \"lots\"");
+    expect_invalid(docker_with("shm_size", "0"), "docker.shm_size", "got the number 0");
+    expect_invalid(docker_with("shm_size", "1.5"), "docker.shm_size", "got the number 1.5");
+    expect_invalid(docker_with("shm_size", "\"-1g\""), "docker.shm_size", "got \"-1g\"");
+    expect_invalid(docker_with("publish_address", "\"notanip\""), "docker.publish_address",
+                   "must be an IP address of this machine such as \"127.0.0.1\" or \"10.0.0.5\" "
+                   "(\"0.0.0.0\" publishes on every interface), got \"notanip\"");
+    expect_invalid(docker_with("publish_address", "\"10.0.0.256\""), "docker.publish_address",
+                   "got \"10.0.0.256\"");
+    expect_invalid(docker_with("cache", "\"my cache\""), "docker.cache",
+                   "must be an absolute host path such as \"/var/cache/nim\"");
+    expect_invalid(docker_with("cache", "\"cache/llama\""), "docker.cache", "got \"cache/llama\"");
+    expect_invalid(docker_with("cache", "\"-cache\""), "docker.cache", "got \"-cache\"");
+    expect_invalid(docker_with("cache", "\"x\""), "docker.cache", "got \"x\"");
+    expect_invalid(docker_with("cache", "\"/\""), "docker.cache", "not \"/\" itself");
+    expect_invalid(docker_with("cache", "\"/srv/../etc\""), "docker.cache", "got \"/srv/../etc\"");
+    expect_invalid(docker_with("cache", "\"/srv/./nim\""), "docker.cache", "got \"/srv/./nim\"");
+    expect_invalid(docker_with("cache", "\"/srv/nim\\ncache\""), "docker.cache", "absolute host path");
+    expect_invalid(docker_with("user", "\"1000:\""), "docker.user", "got \"1000:\"");
+    expect_invalid(docker_with("user", "\"me and you\""), "docker.user",
+                   "must be a user name or uid with an optional :GROUP");
+    expect_invalid(docker_with("user", "-1"), "docker.user", "got the number -1");
+    expect_invalid(docker_with("user", "true"), "docker.user", "got the boolean true");
+
+    expect_valid(docker_with("shm_size", "\"1.5GiB\""));
+    expect_valid(docker_with("publish_address", "\"::1\""));
+    expect_valid(docker_with("publish_address", "\"0.0.0.0\""));
+    expect_valid(docker_with("cache", "\"/var/cache/nim\""));
+    expect_valid(docker_with("cache", "\"nimdeck-cache-llama-3.1-8b-instruct\""));
+    expect_valid(docker_with("user", "\"nim:video\""));
+    expect_valid(docker_with("user", "0"));
+}
+
+/* --set reads docker.shm_size=17179869184 and docker.user=1000 as JSON
+ * numbers: bytes and a uid. */
+static void set_docker_numbers_accepted(void **state)
+{
+    json_t *cfg = docker_with("pull", "\"missing\"");
+    config_error_t err;
+
+    (void)state;
+    assert_int_equal(config_apply_set(cfg, "docker.shm_size=17179869184", &err), 0);
+    assert_int_equal(config_apply_set(cfg, "docker.user=1000", &err), 0);
+    expect_valid(cfg);
+}
+
+static void expect_image(const char *image, const char *fragment)
+{
+    json_t *cfg = load("{\"name\":\"a\",\"project\":\"p\",\"runtime\":\"docker\"}");
+
+    assert_int_equal(json_object_set_new(cfg, "image", json_string(image)), 0);
+    if (fragment == NULL)
+        expect_valid(cfg);
+    else
+        expect_invalid(cfg, "image", fragment);
+}
+
+static void validate_image_references(void **state)
+{
+    static const char *const good[] = {
+        "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.3.0",
+        "nvcr.io/nim/meta/llama-3.1-8b-instruct",
+        "ubuntu",
+        "library/ubuntu:24.04",
+        "localhost/team/model:v1",
+        "localhost:5000/team/model",
+        "127.0.0.1:5000/nimdeck/none:1",
+        "Registry.Example.com/team/model_x__y:Tag-1.0",
+        "team/my-model--v2",
+        "nvcr.io/nim/x@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "nvcr.io/nim/x:1.0@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        expect_image(good[i], NULL);
+
+    expect_image("bad image", "got \"bad image\": it contains a character outside");
+    expect_image("nvcr.io/NIM/Llama:1", "the repository path must be lower case");
+    expect_image("team/Model", "the repository path must be lower case");
+    expect_image("team//model", "each part of the repository path");
+    expect_image("team/model-", "each part of the repository path");
+    expect_image("team/.model", "each part of the repository path");
+    expect_image("nvcr.io/", "each part of the repository path");
+    expect_image("model:", "the tag must be 1-128 characters");
+    expect_image("model:.x", "the tag must be 1-128 characters");
+    expect_image("model:a:b", "got \"model:a:b\"");
+    expect_image("bad_host-.io/x", "the registry is not a host name");
+    expect_image("host:port/x", "the registry is not a host name");
+    expect_image("model@sha256:abc", "the digest must be ALGORITHM:HEX");
+    expect_image("model@sha256", "the digest must be ALGORITHM:HEX");
+    expect_image("", "it is empty");
+
+    /* Only docker instances need a reference Docker accepts. */
+    expect_valid(sim_with("image", "\"Any Name\""));
+}
+
+static void docker_parse_sizes(void **state)
+{
+    static const struct {
+        const char *text;
+        int64_t bytes;
+    } good[] = {
+        {"16g", 16LL << 30}, {"16G", 16LL << 30}, {"16gb", 16LL << 30}, {"512m", 512LL << 20},
+        {"1.5GiB", 3LL << 29}, {"64k", 64LL << 10}, {"1073741824", 1073741824LL}, {"2 g", 2LL << 30},
+        {"1t", 1LL << 40},
+    };
+    static const char *const bad[] = {"", "g", "16x", "-1g", "0", "16gg", "1e3", "16 gb x", "lots",
+                                      "1.g", "99999999999t"};
+    int64_t bytes;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (config_docker_parse_size(good[i].text, &bytes) != 0)
+            fail_msg("\"%s\" rejected", good[i].text);
+        assert_int_equal(bytes, good[i].bytes);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (config_docker_parse_size(bad[i], &bytes) != -1)
+            fail_msg("\"%s\" accepted", bad[i]);
+    }
 }
 
 static void error_text_valid_utf8(void **state)
@@ -702,6 +847,10 @@ int main(void)
         cmocka_unit_test(validate_route_and_queue),
         cmocka_unit_test(validate_health_path),
         cmocka_unit_test(validate_docker_object),
+        cmocka_unit_test(validate_docker_values),
+        cmocka_unit_test(set_docker_numbers_accepted),
+        cmocka_unit_test(validate_image_references),
+        cmocka_unit_test(docker_parse_sizes),
         cmocka_unit_test(error_text_valid_utf8),
         cmocka_unit_test(set_parses_json),
         cmocka_unit_test(set_raw_string),

@@ -437,6 +437,9 @@ static void agent_metrics_absent_null(void **state)
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0", agent);
     call(f, f->token, "GET", path, NULL, &res);
     api_result_free(&res);
+    snprintf(path, sizeof(path), "/api/v1/apps/%s/status", id);
+    assert_int_equal(call(f, f->token, "POST", path, "{\"status\":\"loading\"}", &res), 200);
+    api_result_free(&res);
 
     /* Two samples in one bucket, only one of them with a CPU value. */
     snprintf(path, sizeof(path), "/api/v1/agents/%s/metrics", agent);

@@ -399,11 +399,13 @@ static void instance_lifecycle(void **state)
 
     /* Leasing moves it to the agent once. */
     json_t *queues = json_pack("[s]", "default");
-    assert_int_equal(f->st->ops->instance_lease(f->st, queues, "agent-1", &got), STORE_OK);
+    assert_int_equal(f->st->ops->instance_lease(f->st, queues, "agent-1", NULL, NULL, &got),
+                     STORE_OK);
     assert_string_equal(got.id, "aaaaaaaaaaaa");
     assert_string_equal(got.agent, "agent-1");
     store_instance_clear(&got);
-    assert_int_equal(f->st->ops->instance_lease(f->st, queues, "agent-2", &got), STORE_NOT_FOUND);
+    assert_int_equal(f->st->ops->instance_lease(f->st, queues, "agent-2", NULL, NULL, &got),
+                     STORE_NOT_FOUND);
     json_decref(queues);
 
     /* Ending the instance releases the route. */
@@ -504,6 +506,9 @@ static void metrics_buckets_aggregate(void **state)
     add_user(f->st, "admin", 1);
     make_instance(&inst, "eeeeeeeeeeee", NULL);
     assert_int_equal(f->st->ops->instance_insert(f->st, &inst, NULL, NULL, 0), STORE_OK);
+    /* Machine samples count only while the instance runs. */
+    inst.started_at = now - 60000;
+    assert_int_equal(f->st->ops->instance_save(f->st, &inst), STORE_OK);
 
     store_record_t records[21];
     for (int i = 0; i < 20; i++)
@@ -665,6 +670,8 @@ static void metrics_skip_absent_samples(void **state)
     add_user(f->st, "admin", 1);
     make_instance(&inst, "ffffffffffff", NULL);
     assert_int_equal(f->st->ops->instance_insert(f->st, &inst, NULL, NULL, 0), STORE_OK);
+    inst.started_at = now;
+    assert_int_equal(f->st->ops->instance_save(f->st, &inst), STORE_OK);
     insert_sample(f->st, "agent-1", now + 1000, NAN, 500);
     insert_sample(f->st, "agent-1", now + 2000, 60, NAN);
 
