@@ -22,7 +22,7 @@ step "build (gcc, -Wall -Wextra -Werror)"
 make -j"$(nproc)" all tests
 
 step "build with clang"
-make -j"$(nproc)" CC=clang BUILD=build-clang all
+make -j"$(nproc)" CC=clang BUILD=build-clang all tests
 
 step "unit tests"
 tests/run-unit.sh build

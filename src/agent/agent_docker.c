@@ -66,19 +66,6 @@ int agent_docker_connect(const char *docker_host, docker_client_t *client, char 
     return rc;
 }
 
-static int agent_docker_port(const json_t *config, char *err, size_t err_size)
-{
-    json_t *port = json_object_get(config, "port");
-
-    if (port == NULL || json_is_null(port))
-        return agent_spawn_free_port(err, err_size);
-    if (!json_is_integer(port) || json_integer_value(port) < 1 || json_integer_value(port) > 65535) {
-        snprintf(err, err_size, "invalid port: expected an integer from 1 to 65535 or null");
-        return -1;
-    }
-    return (int)json_integer_value(port);
-}
-
 /* Write the publish address of a bridge container that sets none into
  * out: the agent's advertised address, resolved when it is a host name. */
 static int agent_docker_publish_default(const char *advertise_host, char *out, size_t size,
@@ -183,7 +170,7 @@ static int agent_docker_start(const agent_runtime_spec_t *spec,
     int gpu_count = agent_docker_preflight(spec, &opts, &client, err, err_size);
     int chosen_port;
 
-    if (gpu_count < 0 || (chosen_port = agent_docker_port(spec->config, err, err_size)) < 0)
+    if (gpu_count < 0 || (chosen_port = agent_spawn_port(spec->config, err, err_size)) < 0)
         return -1;
     if (agent_docker_ensure_image(&client, &opts, spec->env, events, err, err_size) != 0)
         return -1;

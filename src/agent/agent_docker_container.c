@@ -131,6 +131,41 @@ static int agent_docker_start_container(const docker_client_t *client, const cha
     return rc;
 }
 
+int agent_docker_port_published(const json_t *doc, int port)
+{
+    char key[16];
+    json_t *bindings;
+
+    snprintf(key, sizeof(key), "%d/tcp", port);
+    bindings = json_object_get(json_object_get(json_object_get(doc, "NetworkSettings"), "Ports"),
+                               key);
+    return json_is_array(bindings) && json_array_size(bindings) > 0;
+}
+
+/* A daemon without a bridge network (dockerd --bridge=none) starts a
+ * bridge container anyway, with no IP address and no published port, so
+ * nothing could ever reach it. Returns 0 when the port is published, or
+ * -1 with err naming the fix. */
+static int agent_docker_check_published(const docker_client_t *client, const char *id, int port,
+                                        char *err, size_t err_size)
+{
+    long status;
+    json_t *doc = agent_docker_inspect(client, id, &status, err, err_size);
+    int published = agent_docker_port_published(doc, port);
+
+    json_decref(doc);
+    if (doc == NULL)
+        return -1;
+    if (published)
+        return 0;
+    snprintf(err, err_size, "the Docker daemon started the container on its bridge network but "
+             "did not publish port %d, so nothing can reach the server in it (a daemon started "
+             "with --bridge=none has no bridge network); set \"docker.network\": \"host\" in the "
+             "configuration, or run the instance on an agent whose Docker daemon has a bridge "
+             "network", port);
+    return -1;
+}
+
 int agent_docker_run_container(const docker_client_t *client, const docker_create_input_t *in,
                                const docker_options_t *opts, char *id, size_t id_size, char *err,
                                size_t err_size)
@@ -155,7 +190,8 @@ int agent_docker_run_container(const docker_client_t *client, const docker_creat
     if (rc != 0)
         return -1;
 
-    if (agent_docker_start_container(client, id, err, err_size) != 0) {
+    if (agent_docker_start_container(client, id, err, err_size) != 0 ||
+        (opts->bridge && agent_docker_check_published(client, id, in->port, err, err_size) != 0)) {
         if (agent_docker_remove(client, id, ignored, sizeof(ignored)) != 0)
             log_warn("agent", "instance %s: %s", in->instance_id, ignored);
         return -1;

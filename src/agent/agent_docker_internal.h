@@ -46,6 +46,10 @@ int agent_docker_run_container(const docker_client_t *client, const docker_creat
                                const docker_options_t *opts, char *id, size_t id_size, char *err,
                                size_t err_size);
 
+/* Whether the inspect document doc of a started container shows a host
+ * binding for port (NetworkSettings.Ports["PORT/tcp"]). */
+int agent_docker_port_published(const json_t *doc, int port);
+
 /* Remove container id with its anonymous volumes (named volumes such as
  * the model cache stay), stopping it first if it runs. Returns 0, or -1
  * with err set. */

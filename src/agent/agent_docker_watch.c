@@ -137,6 +137,7 @@ static int agent_docker_pause(agent_runtime_handle_t *h, int ms)
 static int agent_docker_wait_exit(agent_runtime_handle_t *h, agent_exit_t *result)
 {
     char path[160];
+    int lost_contact = 0;
 
     snprintf(path, sizeof(path), "/containers/%s/wait", h->container_id);
     for (int attempt = 1;; attempt++) {
@@ -166,8 +167,17 @@ static int agent_docker_wait_exit(agent_runtime_handle_t *h, agent_exit_t *resul
             log_warn("agent", "instance %s: waiting for container %.12s failed: %s; retrying "
                      "every %d ms", h->instance_id, h->container_id, res.error,
                      AGENT_DOCKER_WAIT_RETRY_MS);
+        if (rc == 2)
+            lost_contact = 1;
         if (rc == 0)
             agent_docker_read_wait(&wait.body, result);
+        /* A daemon that shuts down closes its API first and then stops its
+         * containers (unless live-restore is on), so an exit found after
+         * the daemon was unreachable is most likely its doing. */
+        if (rc == 0 && lost_contact && result->detail[0] == '\0')
+            snprintf(result->detail, sizeof(result->detail), "the Docker daemon stopped or "
+                     "restarted while the container ran, which stops its containers unless "
+                     "live-restore is on");
         buf_free(&wait.body);
         docker_response_free(&res);
 
@@ -191,6 +201,10 @@ static void agent_docker_read_state(agent_runtime_handle_t *h, agent_exit_t *res
     json_t *code = json_object_get(state, "ExitCode");
     const char *error = json_string_value(json_object_get(state, "Error"));
 
+    if (doc == NULL && status == 0 && result->detail[0] == '\0')
+        snprintf(result->detail, sizeof(result->detail), "the Docker daemon stopped responding "
+                 "as the container exited; a daemon that shuts down stops its containers unless "
+                 "live-restore is on");
     if (doc == NULL)
         return;
     if (json_is_integer(code))

@@ -17,6 +17,12 @@
 #define AGENT_HEALTH_FAILURES 3
 #define AGENT_TAIL_LINE_MAX 240
 
+/* The final status of an adopted container that the agent stops because
+ * the server would not give its lease again. Nobody asked for that stop,
+ * so the instance fails, with the reason the server gives the instances a
+ * restarted agent no longer runs. */
+#define AGENT_ADOPT_ABANDONED_REASON "agent restarted"
+
 int agent_health_probe_ms = 10000;
 
 typedef struct {
@@ -210,7 +216,9 @@ static void agent_instance_append_tail(agent_instance_t *inst, buf_t *out)
     int first = 1;
     for (unsigned i = 0; i < AGENT_TAIL_LINES; i++) {
         const char *line = inst->tail[(inst->tail_next + i) % AGENT_TAIL_LINES];
-        if (line == NULL)
+        /* Blank lines say nothing, and a tail of only blank lines would
+         * leave "last log lines:" with nothing after it. */
+        if (line == NULL || line[strspn(line, " \t\r\n")] == '\0')
             continue;
         buf_printf(out, "%s%s", first ? "; last log lines:\n" : "\n", line);
         first = 0;
@@ -235,6 +243,9 @@ static void agent_instance_probe(agent_instance_t *inst, int *ready, int *failur
     if (inst->exited || inst->stop_requested)
         return;
 
+    /* NOTE: there is no loading deadline: an instance that never passes
+     * its health check stays loading until it exits or is stopped, because
+     * a NIM's first start may download weights for hours. */
     if (!*ready) {
         *next_probe_ms = clock_mono_ms() + AGENT_READY_PROBE_MS;
         if (status != 200)
@@ -310,6 +321,9 @@ static void agent_instance_supervise(agent_instance_t *inst)
 
     if (health_failed) {
         agent_instance_report(inst, "failed", "health check failed", NULL, inst->exit.exit_code);
+    } else if (stop_requested && inst->lease_missing) {
+        agent_instance_report(inst, "failed", AGENT_ADOPT_ABANDONED_REASON, NULL,
+                              inst->exit.exit_code);
     } else if (stop_requested) {
         agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL,
                               inst->exit.exit_code);
@@ -345,6 +359,11 @@ static void agent_instance_start_failed(agent_instance_t *inst, const char *err,
     stop = inst->stop_requested;
     agent_stopping = inst->agent_stopping;
     pthread_mutex_unlock(&inst->lock);
+    if (stop && inst->lease_missing) {
+        log_info("agent", "instance %s: not adopted: %s", inst->id, err);
+        agent_instance_report(inst, "failed", AGENT_ADOPT_ABANDONED_REASON, NULL, -1);
+        return;
+    }
     if (stop) {
         log_info("agent", "instance %s: stopped while starting: %s", inst->id, err);
         agent_instance_report(inst, "stopped", agent_stopping ? "agent stopped" : NULL, NULL, -1);

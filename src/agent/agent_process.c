@@ -53,19 +53,6 @@ struct agent_runtime_handle {
     int killed;
 };
 
-static int agent_process_port(const json_t *config, char *err, size_t err_size)
-{
-    json_t *port = json_object_get(config, "port");
-
-    if (port == NULL || json_is_null(port))
-        return agent_spawn_free_port(err, err_size);
-    if (!json_is_integer(port) || json_integer_value(port) < 1 || json_integer_value(port) > 65535) {
-        snprintf(err, err_size, "invalid port: expected an integer from 1 to 65535 or null");
-        return -1;
-    }
-    return (int)json_integer_value(port);
-}
-
 static void agent_close_fd(int *fd)
 {
     if (*fd >= 0)
@@ -342,7 +329,7 @@ static int agent_process_start(const agent_runtime_spec_t *spec,
     agent_child_plan_t plan = {0};
     agent_runtime_handle_t *h = NULL;
     int rc = -1;
-    int chosen_port = agent_process_port(spec->config, err, err_size);
+    int chosen_port = agent_spawn_port(spec->config, err, err_size);
 
     if (chosen_port < 0)
         return -1;

@@ -60,21 +60,26 @@ int agent_procfs_parse_stat(const char *text, agent_cpu_times_t *out)
     return 0;
 }
 
-/* The value in kB of "Name:   N kB" in meminfo text. */
-static int agent_procfs_meminfo_field(const char *text, const char *name, uint64_t *out_kb)
+const char *agent_procfs_line_value(const char *text, const char *name)
 {
     size_t name_len = strlen(name);
 
     for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, name, name_len) == 0 && line[name_len] == ':') {
-            const char *p = line + name_len + 1;
-            return agent_procfs_next_u64(&p, out_kb);
-        }
+        if (strncmp(line, name, name_len) == 0 && line[name_len] == ':')
+            return line + name_len + 1;
         line = strchr(line, '\n');
         if (line != NULL)
             line++;
     }
-    return -1;
+    return NULL;
+}
+
+/* The value in kB of "Name:   N kB" in meminfo text. */
+static int agent_procfs_meminfo_field(const char *text, const char *name, uint64_t *out_kb)
+{
+    const char *p = agent_procfs_line_value(text, name);
+
+    return p != NULL ? agent_procfs_next_u64(&p, out_kb) : -1;
 }
 
 int agent_procfs_parse_meminfo(const char *text, uint64_t *used_bytes, uint64_t *total_bytes)

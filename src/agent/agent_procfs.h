@@ -35,6 +35,11 @@ typedef struct {
     double disk_write_bytes_per_s;
 } agent_machine_rates_t;
 
+/* Where the value of the line "name: value" starts in text (procfs files of
+ * "Name: value" lines, such as meminfo and /proc/PID/io), or NULL when no
+ * line has that name. */
+const char *agent_procfs_line_value(const char *text, const char *name);
+
 /* Decides whether a /proc/diskstats device name is a whole disk. */
 typedef int (*agent_disk_filter_fn)(const char *name);
 

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/agent_procfs.h"
+
 /* Read one decimal field (a leading '-' allowed, read as 0, since the
  * fields used here are never negative in practice), skipping blanks. */
 static int agent_group_next(const char **text, uint64_t *out)
@@ -66,18 +68,9 @@ int agent_procfs_parse_pid_usage(const char *text, agent_pid_usage_t *out)
 /* The value of "name: N" in /proc/PID/io text. */
 static int agent_group_io_field(const char *text, const char *name, uint64_t *out)
 {
-    size_t len = strlen(name);
+    const char *p = agent_procfs_line_value(text, name);
 
-    for (const char *line = text; line != NULL && *line != '\0';) {
-        if (strncmp(line, name, len) == 0 && line[len] == ':') {
-            const char *p = line + len + 1;
-            return agent_group_next(&p, out);
-        }
-        line = strchr(line, '\n');
-        if (line != NULL)
-            line++;
-    }
-    return -1;
+    return p != NULL ? agent_group_next(&p, out) : -1;
 }
 
 int agent_procfs_parse_pid_io(const char *text, uint64_t *read_bytes, uint64_t *write_bytes)

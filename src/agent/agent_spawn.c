@@ -245,3 +245,16 @@ out:
     close(fd);
     return port;
 }
+
+int agent_spawn_port(const json_t *config, char *err, size_t err_size)
+{
+    json_t *port = json_object_get(config, "port");
+
+    if (port == NULL || json_is_null(port))
+        return agent_spawn_free_port(err, err_size);
+    if (!json_is_integer(port) || json_integer_value(port) < 1 || json_integer_value(port) > 65535) {
+        snprintf(err, err_size, "invalid port: expected an integer from 1 to 65535 or null");
+        return -1;
+    }
+    return (int)json_integer_value(port);
+}

@@ -46,4 +46,9 @@ void agent_spawn_free(char **list);
  * port before the instance binds it; the window is short. */
 int agent_spawn_free_port(char *err, size_t err_size);
 
+/* The port of an instance: the configuration's "port" (1 to 65535), or a
+ * free one from agent_spawn_free_port when it is absent or null. Returns
+ * the port, or -1 with err naming the fault. */
+int agent_spawn_port(const json_t *config, char *err, size_t err_size);
+
 #endif

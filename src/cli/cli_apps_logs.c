@@ -10,6 +10,13 @@
 
 #define LOGS_PAGE 500
 #define LOGS_POLL_MS 500
+#define LOGS_TIMEOUT_MS 30000L
+/* --follow retries a server it cannot reach after 0.5 s, then twice as
+ * long each time, up to 5 s between tries. */
+#define LOGS_RETRY_FIRST_MS 500L
+#define LOGS_RETRY_MAX_MS 5000L
+/* Returned by the fetch helpers when Ctrl-C ended a wait for the server. */
+#define LOGS_INTERRUPTED (-2)
 #define METRICS_STEP_MAX 3600
 #define METRICS_RANGE_MAX (30L * 86400)
 
@@ -32,7 +39,9 @@ static const cli_command_t logs_command = {
              "\n"
              "Options:\n"
              "  --follow    keep printing new lines every 0.5 s until the instance is\n"
-             "              stopped or failed and no lines remain, or until Ctrl-C\n"
+             "              stopped, failed or deleted and no lines remain, or until\n"
+             "              Ctrl-C; when the server stops answering (a restart), it\n"
+             "              retries every 0.5-5 s until the server is back\n"
              "  --json      print the API's lines object, {\"lines\": [{\"seq\", \"time\",\n"
              "              \"stream\", \"text\"}], \"next\": SEQ}, with every line of the log;\n"
              "              with --follow, print each line as one JSON object on its own\n"
@@ -50,19 +59,32 @@ typedef struct {
     int json;
     int follow;
     json_t *gathered;   /* the lines of --json without --follow */
+    int reached;        /* the server answered once, so a later failure is a restart */
+    int waiting;        /* --follow lost the server and said so once */
+    long retry_ms;      /* the next pause before trying the server again */
 } logs_output_t;
 
 static void logs_print_text(const json_t *line)
 {
-    char time_text[40];
+    const char *stream = cli_string_or(json_object_get(line, "stream"), "-");
+    char time_text[40], indent[64];
+    const char *newline = NULL;
 
     cli_format_time(json_object_get(line, "time"), time_text, sizeof(time_text));
-    /* Instance output may carry terminal escape sequences; they are shown,
-     * not run. */
+
+    /* nimdeck writes the system lines, and a status reason there may span
+     * lines (a failure ends with the instance's last output): its next
+     * lines start under the text. Instance output may carry terminal escape
+     * sequences, so there every control character is shown, not run. */
+    if (strcmp(stream, "system") == 0) {
+        snprintf(indent, sizeof(indent), "\n%*s", (int)(strlen(time_text) + strlen(stream) + 2),
+                 "");
+        newline = indent;
+    }
     printf("%s ", time_text);
-    cli_print_visible(stdout, cli_string_or(json_object_get(line, "stream"), "-"), NULL);
+    cli_print_visible(stdout, stream, NULL);
     fputc(' ', stdout);
-    cli_print_visible(stdout, cli_string_or(json_object_get(line, "text"), ""), NULL);
+    cli_print_visible(stdout, cli_string_or(json_object_get(line, "text"), ""), newline);
     fputc('\n', stdout);
 }
 
@@ -84,6 +106,66 @@ static int logs_emit(logs_output_t *out, json_t *line)
     return 0;
 }
 
+/* True for a failure that a server restart causes: no response, or a
+ * proxy in front reporting that the server is down. */
+static int logs_server_down(int called, const api_result_t *res)
+{
+    return called != 0 || res->status == 502 || res->status == 503 || res->status == 504;
+}
+
+/* Pause before the next try, interrupted by Ctrl-C, and lengthen the next
+ * pause. */
+static void logs_retry_pause(logs_output_t *out)
+{
+    struct timespec pause = {out->retry_ms / 1000, (out->retry_ms % 1000) * 1000L * 1000L};
+
+    nanosleep(&pause, NULL);
+    out->retry_ms = out->retry_ms * 2 > LOGS_RETRY_MAX_MS ? LOGS_RETRY_MAX_MS : out->retry_ms * 2;
+}
+
+/* GET path. With --follow, a server that answered before and cannot be
+ * reached now (a restart) is tried again until it answers or Ctrl-C: the
+ * loss is reported once on stderr and the return once more. A server that
+ * never answered is an error at once, as a wrong URL is. Returns CLI_OK with res filled (the caller frees it),
+ * CLI_FAILED after printing the error (a 404 once the instance is deleted),
+ * CLI_USAGE when no token is found, or LOGS_INTERRUPTED. */
+static int logs_get(cli_ctx_t *ctx, logs_output_t *out, const char *path, api_result_t *res)
+{
+    if (cli_connect(ctx) != 0)
+        return CLI_USAGE;
+
+    for (;;) {
+        memset(res, 0, sizeof(*res));
+        int called = api_call(ctx->server, ctx->token, "GET", path, NULL, LOGS_TIMEOUT_MS, res);
+        if (called == 0 && res->status >= 200 && res->status < 300) {
+            if (out->waiting)
+                fprintf(stderr, "nimdeck: the server at %s is back; following the log again\n",
+                        ctx->server);
+            out->reached = 1;
+            out->waiting = 0;
+            out->retry_ms = LOGS_RETRY_FIRST_MS;
+            return CLI_OK;
+        }
+        if (!out->follow || !out->reached || logs_interrupted ||
+            !logs_server_down(called, res)) {
+            cli_report_failure(ctx, res);
+            api_result_free(res);
+            return CLI_FAILED;
+        }
+
+        if (!out->waiting) {
+            fputs("nimdeck: cannot reach the server: ", stderr);
+            cli_print_visible(stderr, res->error, NULL);
+            fputs("\nnimdeck: retrying until it is back; press Ctrl-C to stop\n", stderr);
+            out->waiting = 1;
+        }
+        api_result_free(res);
+        logs_retry_pause(out);
+        if (logs_interrupted)
+            return LOGS_INTERRUPTED;
+    }
+}
+
 /* Print one page of lines after *after; sets *count and advances *after. */
 static int logs_fetch(cli_ctx_t *ctx, logs_output_t *out, const char *id, long long *after,
                       size_t *count)
@@ -98,7 +180,7 @@ static int logs_fetch(cli_ctx_t *ctx, logs_output_t *out, const char *id, long l
     if (cli_path(&path, "apps/", id, "/logs") != 0 ||
         buf_printf(&path, "?after=%lld&limit=%d", *after, LOGS_PAGE) != 0)
         goto out;
-    rc = cli_request(ctx, "GET", path.data, NULL, &res);
+    rc = logs_get(ctx, out, path.data, &res);
     if (rc != CLI_OK)
         goto out;
 
@@ -124,8 +206,9 @@ out:
     return rc;
 }
 
-/* Whether the instance has ended (stopped or failed); -1 on a failed call. */
-static int logs_instance_ended(cli_ctx_t *ctx, const char *id, int *rc)
+/* Whether the instance has ended (stopped or failed); -1 with *rc set when
+ * the call failed or was interrupted. */
+static int logs_instance_ended(cli_ctx_t *ctx, logs_output_t *out, const char *id, int *rc)
 {
     buf_t path = BUF_INIT;
     api_result_t res;
@@ -133,7 +216,7 @@ static int logs_instance_ended(cli_ctx_t *ctx, const char *id, int *rc)
 
     *rc = CLI_FAILED;
     if (cli_path(&path, "apps/", id, NULL) == 0)
-        *rc = cli_request(ctx, "GET", path.data, NULL, &res);
+        *rc = logs_get(ctx, out, path.data, &res);
     buf_free(&path);
     if (*rc != CLI_OK)
         return -1;
@@ -154,16 +237,16 @@ static int logs_follow(cli_ctx_t *ctx, logs_output_t *out, const char *id, long 
     while (!logs_interrupted) {
         rc = logs_fetch(ctx, out, id, after, &count);
         if (rc != CLI_OK)
-            return rc;
+            return rc == LOGS_INTERRUPTED ? CLI_OK : rc;
         if (count == LOGS_PAGE)
             continue;
         if (!out->follow || ended)
             return CLI_OK;
 
         /* Once the instance has ended, one more fetch takes the last lines. */
-        ended = logs_instance_ended(ctx, id, &rc);
+        ended = logs_instance_ended(ctx, out, id, &rc);
         if (ended < 0)
-            return rc;
+            return rc == LOGS_INTERRUPTED ? CLI_OK : rc;
         if (!ended)
             nanosleep(&pause, NULL);
     }
@@ -173,7 +256,11 @@ static int logs_follow(cli_ctx_t *ctx, logs_output_t *out, const char *id, long 
 /* Run the fetch loop, then print the gathered lines object for --json. */
 static int logs_run(cli_ctx_t *ctx, const char *id)
 {
-    logs_output_t out = {cli_flag(&ctx->args, "json"), cli_flag(&ctx->args, "follow"), NULL};
+    logs_output_t out = {
+        .json = cli_flag(&ctx->args, "json"),
+        .follow = cli_flag(&ctx->args, "follow"),
+        .retry_ms = LOGS_RETRY_FIRST_MS,
+    };
     long long after = 0;
     int rc;
 

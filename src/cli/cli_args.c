@@ -237,6 +237,24 @@ int cli_usage_error(const cli_command_t *command, const char *fmt, ...)
     return CLI_USAGE;
 }
 
+/* Write the name of positional argument index, the index-th word of the
+ * command's arguments ("ID", "PROJECT"), into out. */
+static void cli_argument_name(const cli_command_t *command, size_t index, char *out, size_t size)
+{
+    const char *word = command->arguments;
+
+    for (size_t i = 0; word != NULL && i < index; i++) {
+        word = strchr(word, ' ');
+        if (word != NULL)
+            word++;
+    }
+    if (word == NULL || *word == '\0') {
+        snprintf(out, size, "argument %zu", index + 1);
+        return;
+    }
+    snprintf(out, size, "%.*s", (int)strcspn(word, " "), word);
+}
+
 int cli_begin(cli_ctx_t *ctx, const cli_command_t *command, int argc, char **argv)
 {
     char error[512];
@@ -259,6 +277,17 @@ int cli_begin(cli_ctx_t *ctx, const cli_command_t *command, int argc, char **arg
     if (ctx->args.positional_count > command->max_positional)
         return cli_usage_error(command, "unexpected argument '%s' for 'nimdeck %s'",
                                ctx->args.positional[command->max_positional], command->name);
+
+    /* An empty ID or name would become a request for the collection
+     * ("/api/v1/apps/"), which fails with a confusing message. */
+    for (size_t i = 0; i < ctx->args.positional_count; i++) {
+        if (ctx->args.positional[i][0] != '\0')
+            continue;
+        char name[64];
+        cli_argument_name(command, i, name, sizeof(name));
+        return cli_usage_error(command, "%s must not be empty: 'nimdeck %s' needs a value there",
+                               name, command->name);
+    }
 
     return CLI_CONTINUE;
 }

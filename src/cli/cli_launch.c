@@ -92,7 +92,10 @@ static json_t *launch_load(const char *path)
                 source);
     else
         fprintf(stderr, "error: %s is not valid JSON: %s (line %d, column %d)\n", source,
-                jerr.text, jerr.line, jerr.column);
+                json_error_code(&jerr) == json_error_null_character
+                    ? "NUL characters (\\u0000) are not allowed in JSON strings"
+                    : jerr.text,
+                jerr.line, jerr.column);
     return NULL;
 }
 

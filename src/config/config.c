@@ -54,6 +54,16 @@ static void config_trim_utf8(char *text)
     text[config_utf8_boundary(text, strlen(text))] = '\0';
 }
 
+/* Number of characters (code points) in a valid UTF-8 string. */
+static size_t config_utf8_chars(const char *text)
+{
+    size_t count = 0;
+
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+        count += (*p & 0xC0) != 0x80;
+    return count;
+}
+
 int config_fail(config_error_t *err, const char *field, const char *fmt, ...)
 {
     va_list ap;
@@ -400,6 +410,7 @@ static int config_check_env(json_t *cfg, config_error_t *err)
     json_t *value = json_object_get(cfg, "env");
     const char *key;
     json_t *item;
+    size_t total = 0;
     char got[96], field[128];
 
     if (value == NULL)
@@ -407,9 +418,14 @@ static int config_check_env(json_t *cfg, config_error_t *err)
     if (!json_is_object(value)) {
         /* Only the type: whatever is here was meant as secret values. */
         config_describe_type(value, got, sizeof(got));
-        return config_fail(err, "env", "\"env\" must be an object of NAME: \"value\" (or null), got %s",
+        return config_fail(err, "env",
+                           "\"env\" must be an object such as {\"NAME\": \"value\"}, got %s; "
+                           "use {} or --unset env for no variables",
                            got);
     }
+    if (json_object_size(value) > CONFIG_ENV_MAX)
+        return config_fail(err, "env", "\"env\" has %zu variables; the limit is %d",
+                           json_object_size(value), CONFIG_ENV_MAX);
 
     json_object_foreach(value, key, item) {
         snprintf(field, sizeof(field), "env.%s", key);
@@ -418,6 +434,16 @@ static int config_check_env(json_t *cfg, config_error_t *err)
             return config_fail(err, field,
                                "\"%s\" is not a valid environment variable name: use [A-Za-z_][A-Za-z0-9_]*",
                                field);
+        if (json_is_string(item) && json_string_length(item) > CONFIG_ENV_VALUE_MAX)
+            return config_fail(err, field, "the value of \"%s\" is %zu bytes; the limit is %d bytes "
+                               "(32 KiB)", field, json_string_length(item), CONFIG_ENV_VALUE_MAX);
+        /* Each variable takes NAME=VALUE and a NUL byte of the process's
+         * environment block, which execve limits as a whole. */
+        total += strlen(key) + 2 + (json_is_string(item) ? json_string_length(item) : 0);
+        if (total > CONFIG_ENV_TOTAL_MAX)
+            return config_fail(err, "env", "\"env\" holds more than %d bytes (256 KiB) of "
+                               "NAME=value text; put large data in a file or volume instead",
+                               CONFIG_ENV_TOTAL_MAX);
         if (json_is_string(item) || json_is_null(item))
             continue;
         /* A number or boolean may be shown (--set env.PORT=8000 makes one),
@@ -444,31 +470,64 @@ static int config_check_tags(json_t *cfg, config_error_t *err)
         return config_fail(err, "tags", "\"tags\" must be an array of strings, got %s", got);
     }
 
+    if (json_array_size(value) > CONFIG_TAGS_MAX)
+        return config_fail(err, "tags", "\"tags\" has %zu elements; the limit is %d tags",
+                           json_array_size(value), CONFIG_TAGS_MAX);
+
     json_array_foreach(value, i, item) {
         if (!json_is_string(item) || json_string_length(item) == 0) {
             config_describe(item, got, sizeof(got));
             return config_fail(err, "tags", "\"tags\" element %zu must be a non-empty string, got %s", i,
                                got);
         }
+        size_t chars = config_utf8_chars(json_string_value(item));
+        if (chars > CONFIG_TAG_CHARS_MAX) {
+            config_describe(item, got, sizeof(got));
+            return config_fail(err, "tags",
+                               "\"tags\" element %zu is %zu characters long; the limit is %d "
+                               "characters, got %s",
+                               i, chars, CONFIG_TAG_CHARS_MAX, got);
+        }
     }
     return 0;
 }
 
-static int config_gpu_id_valid(const json_t *item)
+/* Check each element of a "gpus" array: a valid device id, listed once.
+ * An integer and its decimal string (0 and "0") name the same device. */
+static int config_check_gpu_ids(const json_t *value, config_error_t *err)
 {
-    json_int_t id;
+    size_t size = json_array_size(value);
+    char id[CONFIG_GPU_ID_MAX + 32], earlier[CONFIG_GPU_ID_MAX + 32], got[96];
 
-    if (json_is_string(item))
-        return config_gpus_id_valid(json_string_value(item));
-    return config_integral(item, &id) && id >= 0;
+    if (size > CONFIG_GPUS_IDS_MAX)
+        return config_fail(err, "gpus", "\"gpus\" lists %zu device ids; the limit is %d", size,
+                           CONFIG_GPUS_IDS_MAX);
+
+    for (size_t i = 0; i < size; i++) {
+        json_t *item = json_array_get(value, i);
+        if (config_gpus_id_text(item, id, sizeof(id)) != 0) {
+            config_describe(item, got, sizeof(got));
+            return config_fail(err, "gpus",
+                               "\"gpus\" element %zu must be a device id (an integer >= 0, or "
+                               "1-%d characters of A-Z a-z 0-9 . _ : / -), got %s",
+                               i, CONFIG_GPU_ID_MAX, got);
+        }
+        for (size_t j = 0; j < i; j++) {
+            config_gpus_id_text(json_array_get(value, j), earlier, sizeof(earlier));
+            if (strcmp(id, earlier) == 0)
+                return config_fail(err, "gpus",
+                                   "\"gpus\" lists device \"%s\" twice (elements %zu and %zu); "
+                                   "list each device id once",
+                                   id, j, i);
+        }
+    }
+    return 0;
 }
 
 static int config_check_gpus(json_t *cfg, config_error_t *err)
 {
     json_t *value = json_object_get(cfg, "gpus");
-    json_t *item;
     json_int_t count;
-    size_t i;
     char got[96];
 
     if (value == NULL)
@@ -480,18 +539,8 @@ static int config_check_gpus(json_t *cfg, config_error_t *err)
     if (config_integral(value, &count) && count >= 0)
         return json_object_set_new(cfg, "gpus", json_integer(count));
 
-    if (json_is_array(value)) {
-        json_array_foreach(value, i, item) {
-            if (config_gpu_id_valid(item))
-                continue;
-            config_describe(item, got, sizeof(got));
-            return config_fail(err, "gpus",
-                               "\"gpus\" element %zu must be a device id (an integer >= 0, or "
-                               "1-%d characters of A-Z a-z 0-9 . _ : / -), got %s",
-                               i, CONFIG_GPU_ID_MAX, got);
-        }
-        return 0;
-    }
+    if (json_is_array(value))
+        return config_check_gpu_ids(value, err);
 
     config_describe(value, got, sizeof(got));
     return config_fail(err, "gpus",

@@ -6,6 +6,16 @@
 #include <jansson.h>
 #include <stddef.h>
 
+/* Size limits that keep a configuration small enough for the API, the web
+ * UI and a process's environment block (execve fails with E2BIG, "argument
+ * list too long", when the environment and arguments pass ARG_MAX). */
+#define CONFIG_TAGS_MAX 64                    /* elements of "tags" */
+#define CONFIG_TAG_CHARS_MAX 64               /* characters of one tag */
+#define CONFIG_ENV_MAX 256                    /* variables in "env" */
+#define CONFIG_ENV_VALUE_MAX (32 * 1024)      /* bytes of one env value */
+#define CONFIG_ENV_TOTAL_MAX (256 * 1024)     /* bytes of all NAME=value\0 together */
+#define CONFIG_GPUS_IDS_MAX 256               /* device ids in a "gpus" array */
+
 typedef struct {
     char field[128];    /* the key at fault, dotted ("env.NGC_API_KEY"), or "" */
     char message[512];  /* names the key and the fix */

@@ -36,10 +36,7 @@ static int config_gpus_integral(const json_t *value, json_int_t *out)
     return 0;
 }
 
-/* The text of array element i as a device id, written into out. Returns 0,
- * or -1 with err naming the element. */
-static int config_gpus_element(const json_t *item, size_t i, char *out, size_t size, char *err,
-                               size_t err_size)
+int config_gpus_id_text(const json_t *item, char *out, size_t size)
 {
     json_int_t number;
 
@@ -51,6 +48,16 @@ static int config_gpus_element(const json_t *item, size_t i, char *out, size_t s
         snprintf(out, size, "%" JSON_INTEGER_FORMAT, number);
         return 0;
     }
+    return -1;
+}
+
+/* The text of array element i as a device id, written into out. Returns 0,
+ * or -1 with err naming the element. */
+static int config_gpus_element(const json_t *item, size_t i, char *out, size_t size, char *err,
+                               size_t err_size)
+{
+    if (config_gpus_id_text(item, out, size) == 0)
+        return 0;
     snprintf(err, err_size,
              "\"gpus\" element %zu must be a device id: an integer >= 0, or 1-%d characters of "
              "A-Z a-z 0-9 . _ : / - (such as \"0\" or \"GPU-8f2c...\")",

@@ -32,6 +32,11 @@ typedef struct {
 /* True when id is 1 to CONFIG_GPU_ID_MAX bytes of CONFIG_GPU_ID_CHARS. */
 int config_gpus_id_valid(const char *id);
 
+/* Write the device id that an element of a "gpus" array names into out: a
+ * valid id string as it is, an integer >= 0 (3 or 3.0) as decimal text.
+ * Returns 0, or -1 when item is not a valid device id. */
+int config_gpus_id_text(const json_t *item, char *out, size_t size);
+
 /* Read value (the "gpus" key of a configuration, NULL when absent) into out.
  * Integer ids become decimal text ("0"), and an id listed twice counts once.
  * Returns 0, or -1 with err naming the value when it is none of "all", a

@@ -194,6 +194,25 @@ static int gw_scan_literal(gw_scan_t *s, const char *word)
     return 0;
 }
 
+/* After a member or element: skip white space, then consume the closing
+ * character (returns 1) or a comma and the white space after it (returns
+ * 0). Returns -1 for anything else. */
+static int gw_scan_after_item(gw_scan_t *s, char close)
+{
+    gw_skip_ws(s);
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == close) {
+        s->p++;
+        return 1;
+    }
+    if (*s->p != ',')
+        return -1;
+    s->p++;
+    gw_skip_ws(s);
+    return 0;
+}
+
 /* Scan the object at s->p, calling on_member (when not NULL) for each
  * member. */
 static int gw_scan_object(gw_scan_t *s, int depth, gw_member_fn on_member, void *ctx)
@@ -223,17 +242,9 @@ static int gw_scan_object(gw_scan_t *s, int depth, gw_member_fn on_member, void 
             return -1;
         if (on_member != NULL)
             on_member(ctx, key, key_len, value, kind, integer);
-        gw_skip_ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == '}') {
-            s->p++;
-            return 0;
-        }
-        if (*s->p != ',')
-            return -1;
-        s->p++;
-        gw_skip_ws(s);
+        int after = gw_scan_after_item(s, '}');
+        if (after != 0)
+            return after < 0 ? -1 : 0;
     }
 }
 
@@ -262,17 +273,9 @@ static int gw_scan_array(gw_scan_t *s, int depth, gw_element_fn on_element, void
         (*count)++;
         if (on_element != NULL)
             on_element(ctx, value, kind);
-        gw_skip_ws(s);
-        if (s->p >= s->end)
-            return -1;
-        if (*s->p == ']') {
-            s->p++;
-            return 0;
-        }
-        if (*s->p != ',')
-            return -1;
-        s->p++;
-        gw_skip_ws(s);
+        int after = gw_scan_after_item(s, ']');
+        if (after != 0)
+            return after < 0 ? -1 : 0;
     }
 }
 

@@ -95,6 +95,11 @@ int http_bearer_token(const http_header_t *headers, size_t num_headers, const ch
 /* Value of a hexadecimal digit (either case), or -1 for another character. */
 int http_hex_digit(char c);
 
+/* Percent-decode src[0..len) into out as a C string; with plus_is_space a
+ * '+' becomes a space (query strings). Returns 0, or -1 on a bad escape, an
+ * encoded NUL, or when it does not fit in size bytes. */
+int http_percent_decode(const char *src, size_t len, char *out, size_t size, int plus_is_space);
+
 /* Incremental chunked-body decoder. */
 typedef struct {
     int state;

@@ -171,3 +171,16 @@ int api_set_field(api_error_t *err, const char *key)
         snprintf(err->field, sizeof(err->field), "%s", key);
     return -1;
 }
+
+int api_fail_json_syntax(api_error_t *err, const json_error_t *jerr)
+{
+    /* jansson's own text for this case names its decoder flag, which a
+     * client cannot set. */
+    const char *text = json_error_code(jerr) == json_error_null_character
+                           ? "NUL characters (\\u0000) are not allowed in JSON strings"
+                           : jerr->text;
+
+    return api_fail(err, 400, "bad_request", NULL,
+                    "the request body is not valid JSON: %s (line %d, column %d)", text,
+                    jerr->line, jerr->column);
+}

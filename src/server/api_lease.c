@@ -6,12 +6,15 @@
 
 #include "server/server_internal.h"
 
-/* Statuses in which an agent runs the instance. A queued instance is not
- * started yet, so it has nothing to adopt. */
+/* Statuses in which an agent may run the instance. A queued instance
+ * counts once it is leased (the caller checks that it is leased to this
+ * agent): the agent may have started its container and then died before
+ * its first loading report, and the restarted agent adopts it. */
 static int api_lease_status_running(const char *status)
 {
-    return strcmp(status, "loading") == 0 || strcmp(status, "active") == 0 ||
-           strcmp(status, "idle") == 0 || strcmp(status, "stopping") == 0;
+    return strcmp(status, "queued") == 0 || strcmp(status, "loading") == 0 ||
+           strcmp(status, "active") == 0 || strcmp(status, "idle") == 0 ||
+           strcmp(status, "stopping") == 0;
 }
 
 /* Check that the instance runs on the agent whose id is the query's
@@ -38,7 +41,8 @@ static int api_lease_check_agent(api_ctx_t *ctx, api_error_t *err, const store_i
     if (!api_lease_status_running(inst->status))
         return api_fail(err, 409, "conflict", NULL,
                         "instance %s is %s; a lease is given again only while its agent runs it "
-                        "(loading, active, idle or stopping)", inst->id, inst->status);
+                        "(queued and leased to it, loading, active, idle or stopping)",
+                        inst->id, inst->status);
     return 0;
 }
 

@@ -9,19 +9,91 @@
 /* Maximum length in bytes of a value quoted in an error message. */
 #define API_QUOTE_MAX 80
 
+/* Decode one UTF-8 sequence at text[0..len). Returns its length and sets
+ * *code, or 0 when the bytes there are not valid UTF-8 (a stray
+ * continuation byte, a cut sequence, an overlong form or a surrogate). */
+static size_t api_utf8_decode(const unsigned char *text, size_t len, unsigned long *code)
+{
+    static const unsigned long min_code[] = {0, 0, 0x80, 0x800, 0x10000};
+    size_t need;
+    unsigned long value;
+
+    if (text[0] >= 0xC2 && text[0] <= 0xDF) {
+        need = 2;
+        value = text[0] & 0x1F;
+    } else if (text[0] >= 0xE0 && text[0] <= 0xEF) {
+        need = 3;
+        value = text[0] & 0x0F;
+    } else if (text[0] >= 0xF0 && text[0] <= 0xF4) {
+        need = 4;
+        value = text[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len < need)
+        return 0;
+    for (size_t i = 1; i < need; i++) {
+        if ((text[i] & 0xC0) != 0x80)
+            return 0;
+        value = (value << 6) | (text[i] & 0x3F);
+    }
+    if (value < min_code[need] || value > 0x10FFFF || (value >= 0xD800 && value <= 0xDFFF))
+        return 0;
+    *code = value;
+    return need;
+}
+
+/* Write the escaped form of the character at text[0..len) into out (at
+ * least 13 bytes) and return how many input bytes it took. */
+static size_t api_escape_one(const unsigned char *text, size_t len, char *out, size_t size)
+{
+    unsigned long code;
+    size_t taken;
+
+    if (text[0] >= 0x20 && text[0] < 0x7f) {
+        if (text[0] == '\\' || text[0] == '"')
+            snprintf(out, size, "\\%c", text[0]);
+        else
+            snprintf(out, size, "%c", text[0]);
+        return 1;
+    }
+    if (text[0] < 0x80) {
+        snprintf(out, size, "\\u%04x", text[0]);
+        return 1;
+    }
+    taken = api_utf8_decode(text, len, &code);
+    if (taken == 0) {
+        snprintf(out, size, "\\x%02x", text[0]);
+        return 1;
+    }
+    if (code <= 0xFFFF)
+        snprintf(out, size, "\\u%04lx", code);
+    else
+        snprintf(out, size, "\\u%04lx\\u%04lx", 0xD800 + ((code - 0x10000) >> 10),
+                 0xDC00 + ((code - 0x10000) & 0x3FF));
+    return taken;
+}
+
 void api_printable(const char *text, char *out, size_t size)
 {
-    size_t len = strlen(text), used = 0;
+    const unsigned char *in = (const unsigned char *)text;
+    size_t len = strlen(text), used = 0, i = 0;
     size_t room = size > 4 ? size - 4 : 0;   /* keeps space for "..." */
+    char piece[16];
 
     if (size == 0)
         return;
-    for (size_t i = 0; i < len && used < room; i++) {
-        unsigned char c = (unsigned char)text[i];
-        out[used++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    while (i < len) {
+        size_t taken = api_escape_one(in + i, len - i, piece, sizeof(piece));
+        size_t piece_len = strlen(piece);
+        if (used + piece_len > room)
+            break;
+        memcpy(out + used, piece, piece_len);
+        used += piece_len;
+        i += taken;
     }
     out[used] = '\0';
-    if (used < len && size > 4)
+    if (i < len && size > 4)
         memcpy(out + used, "...", 4);
 }
 

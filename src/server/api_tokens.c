@@ -208,6 +208,11 @@ int api_vault_put(api_ctx_t *ctx, api_error_t *err)
     if (api_check_body(ctx, err, fields) != 0)
         return -1;
     const char *value = api_body_string(ctx, "value");
+    if (value[0] == '\0')
+        return api_fail(err, 400, "bad_request", "value",
+                        "the vault value for %s is empty; send the secret, or delete the entry "
+                        "with DELETE /api/v1/vault/%s",
+                        name, name);
     if (strlen(value) > VAULT_VALUE_MAX)
         return api_fail(err, 413, "payload_too_large", "value",
                         "vault value for %s is %zu bytes; the limit is %d bytes", name,

@@ -167,6 +167,10 @@ typedef struct {
 int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fields,
                      const char *where);
 
+/* Fail with a 400 for a request body that jansson could not parse, with
+ * jansson's message, line and column. Returns -1. */
+int api_fail_json_syntax(api_error_t *err, const json_error_t *jerr);
+
 /* Run api_check_fields on the request body. An absent body counts as {}. */
 int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields);
 
@@ -207,9 +211,12 @@ int api_check_slug(api_error_t *err, const char *kind, const char *name);
  * naming the value (field "upstream") when it is invalid. */
 int api_check_upstream(api_error_t *err, const char *upstream);
 
-/* Copy text into out for an error message. Bytes outside printable ASCII
- * become '?', and a value too long for out is cut and ends in "...", so the
- * message stays short and valid UTF-8. */
+/* Copy text into out for an error message, escaped so that every byte
+ * stays visible and the message is printable ASCII: a backslash and a
+ * double quote get a backslash, control characters and non-ASCII
+ * characters become \uXXXX as in JSON ("\u00fc" for ü), and bytes that
+ * are not valid UTF-8 become \xHH. A value too long for out is cut after a
+ * whole escape and ends in "...". */
 void api_printable(const char *text, char *out, size_t size);
 
 /* ---- Web sessions (api_session.c, api_login.c) ---- */

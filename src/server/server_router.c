@@ -117,34 +117,6 @@ void api_reply_empty(api_ctx_t *ctx, int status)
     http_respond(ctx->ex, status, NULL, NULL, NULL, 0);
 }
 
-/* Percent-decode src[0..len) into out; -1 when it does not fit or contains
- * a NUL byte or a bad escape. */
-static int api_decode(const char *src, size_t len, char *out, size_t size, int plus_is_space)
-{
-    size_t used = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int hi = http_hex_digit(src[i + 1]);
-            int lo = http_hex_digit(src[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            c = ' ';
-        }
-        if (used + 1 >= size)
-            return -1;
-        out[used++] = c;
-    }
-    out[used] = '\0';
-    return 0;
-}
-
 int api_query(const api_ctx_t *ctx, const char *name, char *out, size_t size)
 {
     const char *query = ctx->req->query;
@@ -155,7 +127,7 @@ int api_query(const api_ctx_t *ctx, const char *name, char *out, size_t size)
         size_t part = amp ? (size_t)(amp - query) : left;
 
         if (part > name_len && memcmp(query, name, name_len) == 0 && query[name_len] == '=')
-            return api_decode(query + name_len + 1, part - name_len - 1, out, size, 1) == 0;
+            return http_percent_decode(query + name_len + 1, part - name_len - 1, out, size, 1) == 0;
         if (part == name_len && memcmp(query, name, name_len) == 0) {
             if (size > 0)
                 out[0] = '\0';
@@ -228,7 +200,8 @@ static int api_match(const char *pattern, const char *path, size_t path_len, api
             const char *slash = memchr(path, '/', (size_t)(end - path));
             size_t len = slash ? (size_t)(slash - path) : (size_t)(end - path);
             if (len == 0 || captured >= 2 ||
-                api_decode(path, len, ctx->params[captured], sizeof(ctx->params[0]), 0) != 0)
+                http_percent_decode(path, len, ctx->params[captured], sizeof(ctx->params[0]),
+                                    0) != 0)
                 return 0;
             captured++;
             path += len;
@@ -303,9 +276,7 @@ static int api_parse_body(api_ctx_t *ctx, api_error_t *err)
         return 0;
     ctx->body = json_loadb(ctx->req->body, ctx->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (ctx->body == NULL)
-        return api_fail(err, 400, "bad_request", NULL,
-                        "the request body is not valid JSON: %s (line %d, column %d)", jerr.text,
-                        jerr.line, jerr.column);
+        return api_fail_json_syntax(err, &jerr);
     return 0;
 }
 

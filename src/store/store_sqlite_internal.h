@@ -83,6 +83,26 @@ void store_sqlite_usage_ops(store_ops_t *ops);
 int sq_usage_prune(store_t *st, int64_t before);
 int sq_usage_downsample_rows(store_t *st, int64_t before, int64_t bucket_ms);
 
+/* store_sqlite_samples.c: what the sample tables share. */
+
+/* A sample column as a double, NAN when it is null (a value the agent did
+ * not report). */
+double sq_sample_value(sqlite3_stmt *stmt, int col);
+
+/* A sample table: its name, the columns a bucket is grouped by besides
+ * time, and the value columns that are averaged. All are constants of the
+ * backend, never user input, since they are pasted into SQL. */
+typedef struct {
+    const char *table;
+    const char *keys;    /* "agent" or "agent, gpu" */
+    const char *values;  /* "a, b, c" */
+} sq_sample_table_t;
+
+/* Merge the rows of t before `before` into one averaged row per key and
+ * bucket of bucket_ms (buckets holding one row stay as they are). Runs
+ * inside the caller's transaction. Returns STORE_OK or the error. */
+int sq_samples_merge(store_t *st, const sq_sample_table_t *t, int64_t before, int64_t bucket_ms);
+
 /* Migrations, applied in order at open. */
 int store_sqlite_migrate(store_t *st);
 

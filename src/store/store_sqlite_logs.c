@@ -1,5 +1,4 @@
 /* SQLite backend: console log lines, request records and machine samples. */
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -159,14 +158,6 @@ static int sq_sample_insert(store_t *st, const store_sample_t *s)
                    s->disk_read_bytes_per_s, s->disk_write_bytes_per_s);
 }
 
-/* A sample column, NAN when the agent did not report it. */
-static double sq_sample_value(sqlite3_stmt *stmt, int col)
-{
-    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
-        return NAN;
-    return sqlite3_column_double(stmt, col);
-}
-
 static int sq_samples_scan(store_t *st, const char *agent, int64_t from, int64_t to,
                            store_sample_fn fn, void *user)
 {
@@ -210,39 +201,12 @@ static int sq_prune(store_t *st, int64_t before)
     return rc;
 }
 
-#define SQ_SAMPLE_VALUES                                                                      \
-    "cpu_percent, mem_used_bytes, mem_total_bytes, net_rx_bytes_per_s, net_tx_bytes_per_s,"    \
-    " disk_read_bytes_per_s, disk_write_bytes_per_s"
-
-static int sq_samples_downsample_rows(store_t *st, int64_t before, int64_t bucket_ms)
-{
-    int64_t last_id = 0;
-
-    if (sq_int_query(st, &last_id, "SELECT coalesce(max(id), 0) FROM machine_samples", "") !=
-        STORE_OK)
-        return STORE_ERROR;
-
-    /* Only buckets holding more than one sample change, so a bucket merged
-     * by an earlier run is left alone. avg() skips nulls, so a value no
-     * merged sample reported stays null. */
-    int rc = sq_exec(st, NULL,
-                     "INSERT INTO machine_samples (agent, time, " SQ_SAMPLE_VALUES ")"
-                     " SELECT agent, (time / ?2) * ?2, avg(cpu_percent), avg(mem_used_bytes),"
-                     " avg(mem_total_bytes), avg(net_rx_bytes_per_s), avg(net_tx_bytes_per_s),"
-                     " avg(disk_read_bytes_per_s), avg(disk_write_bytes_per_s)"
-                     " FROM machine_samples WHERE time < ?1"
-                     " GROUP BY agent, time / ?2 HAVING count(*) > 1",
-                     "ii", before, bucket_ms);
-    if (rc != STORE_OK)
-        return rc;
-
-    /* The merged rows have ids above last_id; delete the rows they replace. */
-    return sq_exec(st, NULL,
-                   "DELETE FROM machine_samples WHERE id <= ?1 AND time < ?2"
-                   " AND (agent, time / ?3) IN"
-                   " (SELECT agent, time / ?3 FROM machine_samples WHERE id > ?1)",
-                   "iii", last_id, before, bucket_ms);
-}
+static const sq_sample_table_t sq_machine_table = {
+    .table = "machine_samples",
+    .keys = "agent",
+    .values = "cpu_percent, mem_used_bytes, mem_total_bytes, net_rx_bytes_per_s,"
+              " net_tx_bytes_per_s, disk_read_bytes_per_s, disk_write_bytes_per_s",
+};
 
 static int sq_samples_downsample(store_t *st, int64_t before, int64_t bucket_ms)
 {
@@ -255,7 +219,7 @@ static int sq_samples_downsample(store_t *st, int64_t before, int64_t bucket_ms)
     if (sq_begin(st) != STORE_OK)
         return STORE_ERROR;
 
-    int rc = sq_samples_downsample_rows(st, before, bucket_ms);
+    int rc = sq_samples_merge(st, &sq_machine_table, before, bucket_ms);
     if (rc == STORE_OK)
         rc = sq_usage_downsample_rows(st, before, bucket_ms);
     if (rc != STORE_OK) {

@@ -1,6 +1,5 @@
 /* SQLite backend: GPU samples per agent device and usage samples per
  * instance, with their downsampling and retention. */
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,14 +28,6 @@ static int sq_gpu_samples_insert(store_t *st, const store_gpu_sample_t *samples,
     return sq_commit(st);
 }
 
-/* A sample column, NAN when it is null. */
-static double sq_usage_value(sqlite3_stmt *stmt, int col)
-{
-    if (sqlite3_column_type(stmt, col) == SQLITE_NULL)
-        return NAN;
-    return sqlite3_column_double(stmt, col);
-}
-
 static int sq_gpu_samples_scan(store_t *st, const char *agent, const json_t *gpus, int64_t from,
                                int64_t to, store_gpu_sample_fn fn, void *user)
 {
@@ -63,11 +54,11 @@ static int sq_gpu_samples_scan(store_t *st, const char *agent, const json_t *gpu
             .agent = agent,
             .gpu = (const char *)sqlite3_column_text(stmt, 0),
             .time = sqlite3_column_int64(stmt, 1),
-            .util_percent = sq_usage_value(stmt, 2),
-            .mem_used_bytes = sq_usage_value(stmt, 3),
-            .mem_total_bytes = sq_usage_value(stmt, 4),
-            .temp_c = sq_usage_value(stmt, 5),
-            .power_w = sq_usage_value(stmt, 6),
+            .util_percent = sq_sample_value(stmt, 2),
+            .mem_used_bytes = sq_sample_value(stmt, 3),
+            .mem_total_bytes = sq_sample_value(stmt, 4),
+            .temp_c = sq_sample_value(stmt, 5),
+            .power_w = sq_sample_value(stmt, 6),
         };
         if (fn(&sample, user) != 0)
             break;
@@ -120,13 +111,13 @@ static int sq_usage_samples_scan(store_t *st, const char *instance_id, int64_t f
         store_usage_sample_t sample = {
             .instance_id = instance_id,
             .time = sqlite3_column_int64(stmt, 0),
-            .cpu_percent = sq_usage_value(stmt, 1),
-            .mem_used_bytes = sq_usage_value(stmt, 2),
-            .mem_limit_bytes = sq_usage_value(stmt, 3),
-            .net_rx_bytes_per_s = sq_usage_value(stmt, 4),
-            .net_tx_bytes_per_s = sq_usage_value(stmt, 5),
-            .disk_read_bytes_per_s = sq_usage_value(stmt, 6),
-            .disk_write_bytes_per_s = sq_usage_value(stmt, 7),
+            .cpu_percent = sq_sample_value(stmt, 1),
+            .mem_used_bytes = sq_sample_value(stmt, 2),
+            .mem_limit_bytes = sq_sample_value(stmt, 3),
+            .net_rx_bytes_per_s = sq_sample_value(stmt, 4),
+            .net_tx_bytes_per_s = sq_sample_value(stmt, 5),
+            .disk_read_bytes_per_s = sq_sample_value(stmt, 6),
+            .disk_write_bytes_per_s = sq_sample_value(stmt, 7),
         };
         if (fn(&sample, user) != 0)
             break;
@@ -144,68 +135,25 @@ int sq_usage_prune(store_t *st, int64_t before)
     return rc;
 }
 
-#define SQ_GPU_VALUES "util_percent, mem_used_bytes, mem_total_bytes, temp_c, power_w"
-#define SQ_USAGE_VALUES                                                                        \
-    "cpu_percent, mem_used_bytes, mem_limit_bytes, net_rx_bytes_per_s, net_tx_bytes_per_s,"    \
-    " disk_read_bytes_per_s, disk_write_bytes_per_s"
+static const sq_sample_table_t sq_gpu_table = {
+    .table = "gpu_samples",
+    .keys = "agent, gpu",
+    .values = "util_percent, mem_used_bytes, mem_total_bytes, temp_c, power_w",
+};
 
-/* The same merge as for machine samples: insert one averaged row per group
- * and bucket holding more than one row, then delete the rows it replaces
- * (those at or below the highest id before the insert). avg() skips nulls. */
-static int sq_gpu_downsample(store_t *st, int64_t before, int64_t bucket_ms)
-{
-    int64_t last_id = 0;
-
-    if (sq_int_query(st, &last_id, "SELECT coalesce(max(id), 0) FROM gpu_samples", "") !=
-        STORE_OK)
-        return STORE_ERROR;
-    int rc = sq_exec(st, NULL,
-                     "INSERT INTO gpu_samples (agent, gpu, time, " SQ_GPU_VALUES ")"
-                     " SELECT agent, gpu, (time / ?2) * ?2, avg(util_percent),"
-                     " avg(mem_used_bytes), avg(mem_total_bytes), avg(temp_c), avg(power_w)"
-                     " FROM gpu_samples WHERE time < ?1"
-                     " GROUP BY agent, gpu, time / ?2 HAVING count(*) > 1",
-                     "ii", before, bucket_ms);
-    if (rc != STORE_OK)
-        return rc;
-    return sq_exec(st, NULL,
-                   "DELETE FROM gpu_samples WHERE id <= ?1 AND time < ?2"
-                   " AND (agent, gpu, time / ?3) IN"
-                   " (SELECT agent, gpu, time / ?3 FROM gpu_samples WHERE id > ?1)",
-                   "iii", last_id, before, bucket_ms);
-}
-
-static int sq_instance_downsample(store_t *st, int64_t before, int64_t bucket_ms)
-{
-    int64_t last_id = 0;
-
-    if (sq_int_query(st, &last_id, "SELECT coalesce(max(id), 0) FROM usage_samples", "") !=
-        STORE_OK)
-        return STORE_ERROR;
-    int rc = sq_exec(st, NULL,
-                     "INSERT INTO usage_samples (instance_id, time, " SQ_USAGE_VALUES ")"
-                     " SELECT instance_id, (time / ?2) * ?2, avg(cpu_percent),"
-                     " avg(mem_used_bytes), avg(mem_limit_bytes), avg(net_rx_bytes_per_s),"
-                     " avg(net_tx_bytes_per_s), avg(disk_read_bytes_per_s),"
-                     " avg(disk_write_bytes_per_s)"
-                     " FROM usage_samples WHERE time < ?1"
-                     " GROUP BY instance_id, time / ?2 HAVING count(*) > 1",
-                     "ii", before, bucket_ms);
-    if (rc != STORE_OK)
-        return rc;
-    return sq_exec(st, NULL,
-                   "DELETE FROM usage_samples WHERE id <= ?1 AND time < ?2"
-                   " AND (instance_id, time / ?3) IN"
-                   " (SELECT instance_id, time / ?3 FROM usage_samples WHERE id > ?1)",
-                   "iii", last_id, before, bucket_ms);
-}
+static const sq_sample_table_t sq_usage_table = {
+    .table = "usage_samples",
+    .keys = "instance_id",
+    .values = "cpu_percent, mem_used_bytes, mem_limit_bytes, net_rx_bytes_per_s,"
+              " net_tx_bytes_per_s, disk_read_bytes_per_s, disk_write_bytes_per_s",
+};
 
 int sq_usage_downsample_rows(store_t *st, int64_t before, int64_t bucket_ms)
 {
-    int rc = sq_gpu_downsample(st, before, bucket_ms);
+    int rc = sq_samples_merge(st, &sq_gpu_table, before, bucket_ms);
 
     if (rc == STORE_OK)
-        rc = sq_instance_downsample(st, before, bucket_ms);
+        rc = sq_samples_merge(st, &sq_usage_table, before, bucket_ms);
     return rc;
 }
 

@@ -4,12 +4,16 @@
  * they do when run apart, so this is the same architecture on one machine. */
 #include "up/up.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -54,10 +58,13 @@ static void up_print_help(FILE *out)
             "\n"
             "  --data DIR            data folder (default ./nimdeck-data); holds the\n"
             "                        database, the vault key and admin-token\n"
-            "  --api HOST:PORT       REST API listen address (default 127.0.0.1:8470)\n"
-            "  --gateway HOST:PORT   gateway listen address (default 127.0.0.1:8471)\n"
+            "  --api HOST:PORT       REST API listen address (default 127.0.0.1:8470);\n"
+            "                        port 0 picks a free port, shown in the banner\n"
+            "  --gateway HOST:PORT   gateway listen address (default 127.0.0.1:8471);\n"
+            "                        port 0 picks a free port, shown in the banner\n"
             "  --gateway-url URL     public base URL of endpoints (default\n"
-            "                        http://GATEWAY-HOST:GATEWAY-PORT)\n"
+            "                        http://GATEWAY-HOST:GATEWAY-PORT, with the port\n"
+            "                        the gateway listens on)\n"
             "  --active-window S     seconds without requests before an instance\n"
             "                        shows as idle (default 60)\n"
             "  --log-lines N         console lines kept per instance (default 10000)\n"
@@ -208,6 +215,66 @@ static int up_parse_args(int argc, char **argv, up_options_t *opts)
     return 0;
 }
 
+/* Reserve a free port for the gateway when --gateway asks for port 0: bind
+ * a socket to HOST:0 without listening and return its descriptor, with the
+ * port in *port. The server builds every endpoint from the gateway's URL
+ * when it starts, before the gateway listens, so the port must be known
+ * first. While the socket stays bound no other program gets the port from
+ * the kernel, and the gateway can still bind it because both sockets set
+ * SO_REUSEADDR and this one never listens (Linux). NOTE: a program that
+ * binds this port by number with SO_REUSEADDR and listens first still
+ * takes it, and the gateway then fails to start. Returns -1 with a
+ * message in err on failure. */
+static int up_reserve_port(const char *host, int *port, char *err, size_t err_size)
+{
+    struct sockaddr_storage addr = {0};
+    socklen_t len;
+    int family = strchr(host, ':') != NULL ? AF_INET6 : AF_INET;
+    int one = 1;
+
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+        in6->sin6_family = AF_INET6;
+        len = sizeof(*in6);
+        if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+            goto invalid;
+    } else {
+        struct sockaddr_in *in4 = (struct sockaddr_in *)&addr;
+        in4->sin_family = AF_INET;
+        len = sizeof(*in4);
+        if (inet_pton(AF_INET, host, &in4->sin_addr) != 1)
+            goto invalid;
+    }
+
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, len) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        snprintf(err, err_size, "cannot pick a free port on %s for the gateway: %s", host,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(family == AF_INET6 ? ((struct sockaddr_in6 *)&addr)->sin6_port
+                                     : ((struct sockaddr_in *)&addr)->sin_port);
+    return fd;
+
+invalid:
+    snprintf(err, err_size, "invalid listen address \"%s\": use an IPv4 or IPv6 address", host);
+    return -1;
+}
+
+/* Write the default public base URL of the gateway into out, with an IPv6
+ * address in brackets as URLs need it. */
+static void up_gateway_url(const char *host, int port, char *out, size_t size)
+{
+    if (strchr(host, ':') != NULL)
+        snprintf(out, size, "http://[%s]:%d", host, port);
+    else
+        snprintf(out, size, "http://%s:%d", host, port);
+}
+
 static void up_print_banner(const up_options_t *opts, server_t *server, const char *gateway_url,
                             int agent_running)
 {
@@ -256,6 +323,7 @@ int up_main(int argc, char **argv)
     gateway_t *gateway = NULL;
     agent_t *agent = NULL;
     int rc = 1;
+    int reserved_fd = -1;
     gateway_limits_t gateway_limits = {0};
 
     if (gateway_take_limit_options(&argc, argv, &gateway_limits, err, sizeof(err)) != 0) {
@@ -266,11 +334,17 @@ int up_main(int argc, char **argv)
     if (parsed != 0)
         return parsed == 1 ? 0 : 2;
 
+    if (opts.gateway_port == 0) {
+        reserved_fd = up_reserve_port(opts.gateway_host, &opts.gateway_port, err, sizeof(err));
+        if (reserved_fd < 0) {
+            fprintf(stderr, "nimdeck up: %s\n", err);
+            return 1;
+        }
+    }
     if (opts.gateway_url != NULL)
         snprintf(gateway_url, sizeof(gateway_url), "%s", opts.gateway_url);
     else
-        snprintf(gateway_url, sizeof(gateway_url), "http://%s:%d", opts.gateway_host,
-                 opts.gateway_port);
+        up_gateway_url(opts.gateway_host, opts.gateway_port, gateway_url, sizeof(gateway_url));
 
     /* Threads started below inherit the blocked mask, so only this thread
      * takes SIGINT and SIGTERM. */
@@ -290,6 +364,8 @@ int up_main(int argc, char **argv)
     server_t *server = server_start(&server_opts, err, sizeof(err));
     if (server == NULL) {
         fprintf(stderr, "nimdeck up: server failed to start: %s\n", err);
+        if (reserved_fd >= 0)
+            close(reserved_fd);
         return 1;
     }
 
@@ -301,6 +377,9 @@ int up_main(int argc, char **argv)
         .limits = gateway_limits,
     };
     gateway = gateway_start(&gateway_opts, err, sizeof(err));
+    if (reserved_fd >= 0)
+        close(reserved_fd);
+    reserved_fd = -1;
     if (gateway == NULL) {
         fprintf(stderr, "nimdeck up: gateway failed to start: %s\n", err);
         goto out;

@@ -93,32 +93,6 @@ int web_name_allowed(const char *name)
     }
 }
 
-/* Percent-decode src[0..len) into out. Returns -1 on a bad escape, an
- * encoded NUL, or when it does not fit. */
-static int web_decode(const char *src, size_t len, char *out, size_t size)
-{
-    size_t used = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        char c = src[i];
-        if (c == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int hi = http_hex_digit(src[i + 1]);
-            int lo = http_hex_digit(src[i + 2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (used + 1 >= size)
-            return -1;
-        out[used++] = c;
-    }
-    out[used] = '\0';
-    return 0;
-}
-
 /* Return 1 for 1-64 characters of A-Z a-z 0-9 . _ -, the characters of
  * instance ids and metric names, other than "." and "..". */
 static int web_plain_segment(const char *start, size_t len)
@@ -184,7 +158,8 @@ web_route_t web_route(const char *path, size_t len, char *file, size_t size)
         return WEB_ROUTE_EMBED_NONE;
     if (len <= prefix || memcmp(path, WEB_UI_PREFIX, prefix) != 0)
         return WEB_ROUTE_NONE;
-    if (web_decode(path + prefix, len - prefix, file, size) != 0 || !web_name_allowed(file))
+    if (http_percent_decode(path + prefix, len - prefix, file, size, 0) != 0 ||
+        !web_name_allowed(file))
         return WEB_ROUTE_BAD;
     return WEB_ROUTE_FILE;
 }

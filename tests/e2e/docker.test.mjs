@@ -1,8 +1,9 @@
 // The docker runtime against a real Docker daemon. A NIM look-alike image
 // is launched, served through the gateway to the openai client and stopped
 // when idle. Other cases: a container that fails, an agent killed or
-// stopped and started again while its container runs, the default bridge
-// network, a pull that cannot reach its registry, pre-flight errors, and
+// stopped and started again while its container runs (also before its
+// first loading report), the default bridge network on a daemon without
+// one, a pull that cannot reach its registry, pre-flight errors, and
 // secrets kept out of every log.
 //
 // The test daemon has no bridge network (scripts/dockerd.sh starts it with
@@ -266,23 +267,77 @@ describe('docker runtime', { skip }, () => {
     assert.deepEqual(await containersOf(app.id), []);
   });
 
-  test('default network is bridge on loopback', async () => {
-    // Without docker.network the port is published on 127.0.0.1 only. The
-    // test daemon has no bridge, so the instance never gets ready; only
-    // what was created is checked.
+  test('default network fails fast without a bridge', async () => {
+    // Without docker.network the port is published on 127.0.0.1 only (the
+    // create body is covered by the docker_create unit tests). The test
+    // daemon has no bridge network, so the container gets no address and
+    // no published port: the start fails at once, naming the fix, instead
+    // of loading forever.
     const config = dockerConfig('docker-bridge', { command: servingCommand(1) });
     delete config.docker.network;
-    const app = services.launch(config);
-    const container = await waitFor('the container', async () => (await containersOf(app.id))[0],
-      60000, 200);
-    const inspected = (await dockerApi('GET', `/containers/${container.Id}/json`)).body;
-    assert.equal(inspected.HostConfig.NetworkMode, 'bridge');
-    const port = container.Labels['nimdeck.port'];
-    assert.deepEqual(inspected.HostConfig.PortBindings[`${port}/tcp`],
-      [{ HostIp: '127.0.0.1', HostPort: port }]);
+    let app = services.launch(config);
+    app = await services.waitForStatus(app.id, 'failed', 30000);
+    assert.match(app.status_reason, /did not publish port \d+/);
+    assert.match(app.status_reason, /"docker\.network": "host"/);
+    assert.match(app.status_reason, /bridge network/);
+    assert.deepEqual(await containersOf(app.id), [], 'the unreachable container was left behind');
+  });
+
+  test('agent killed before loading report adopts container', async () => {
+    // The state a kill -9 leaves between the lease and the agent's first
+    // loading report: the server has the instance queued and leased to the
+    // agent, and the container runs. The test plays the part of the agent
+    // run that died, so the timing is exact, then starts the real agent.
+    const name = 'docker-e2e-crashed';
+    const queue = 'crashed';
+    assert.equal(services.cli(['queues', 'create', queue]).status, 0);
+    const app = services.launch(dockerConfig('docker-crashed', { queue, command: servingCommand(1) }));
+    const api = async (method, apiPath, body) => {
+      const res = await fetch(`${services.apiUrl}/api/v1${apiPath}`, {
+        method,
+        headers: { Authorization: `Bearer ${services.adminToken}`, 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: await res.json() };
+    };
+    const registered = await api('POST', '/agents', { name, queues: [queue], running: [] });
+    assert.equal(registered.status, 200, JSON.stringify(registered.body));
+    const work = await api('GET', `/agents/${registered.body.id}/work?wait=0`);
+    assert.equal(work.body.lease?.id, app.id, JSON.stringify(work.body));
+
+    const port = await freePort();
+    const created = await dockerApi('POST', `/containers/create?name=nimdeck-${app.id}`, {
+      Image: image,
+      Cmd: servingCommand(1),
+      Env: [`PORT=${port}`, `NIM_SERVER_PORT=${port}`],
+      Labels: {
+        'nimdeck.instance': app.id,
+        'nimdeck.agent': `${name}@127.0.0.1:${services.apiPort}`,
+        'nimdeck.managed': '1',
+        'nimdeck.port': String(port),
+      },
+      HostConfig: { NetworkMode: 'host' },
+    });
+    assert.equal(created.status, 201, created.text);
+    assert.equal((await dockerApi('POST', `/containers/${created.body.Id}/start`)).status, 204);
+    assert.equal(services.app(app.id).status, 'queued');
+
+    await services.startAgent(name, ['--queue', queue, '--docker-host', process.env.DOCKER_HOST]);
+    const shown = await services.waitForStatus(app.id, 'active', 60000);
+    await chatOnce(shown);
+    const history = services.cliJson(['apps', 'history', app.id]);
+    const entries = history.history ?? history;
+    assert.ok(entries.some((h) => h.status === 'loading' && h.reason === 'adopted after an agent restart'),
+      JSON.stringify(entries));
+    assert.ok(!entries.some((h) => ['stopped', 'failed'].includes(h.status)), JSON.stringify(entries));
+    const containers = await containersOf(app.id);
+    assert.equal(containers.length, 1);
+    assert.equal(containers[0].Id, created.body.Id, 'the container was replaced instead of adopted');
 
     assert.equal(services.cli(['apps', 'stop', app.id, '--wait']).status, 0);
+    assert.equal(services.app(app.id).status, 'stopped');
     assert.deepEqual(await containersOf(app.id), []);
+    await services.stopAgent(name);
   });
 
   test('pull from unreachable registry fails clearly', async () => {

@@ -92,8 +92,10 @@ test('secrets absent from logs and exports', async () => {
     assert.ok(!text.includes(vaultSecret), `the vault value appears in the ${what}`);
     assert.ok(!text.includes(envSecret), `the env secret appears in the ${what}`);
   }
-  for (const file of fs.readdirSync(outputDir)) {
-    const text = fs.readFileSync(`${outputDir}/${file}`, 'utf8');
+  for (const file of fs.readdirSync(outputDir, { recursive: true })) {
+    const full = `${outputDir}/${file}`;
+    if (!fs.statSync(full).isFile()) continue;
+    const text = fs.readFileSync(full, 'utf8');
     assert.ok(!text.includes(vaultSecret), `the vault value appears in ${file}`);
     assert.ok(!text.includes(envSecret), `the env secret appears in ${file}`);
   }

@@ -606,6 +606,21 @@ static void logs_json_option(void **state)
     assert_non_null(strstr(err, "--jsn"));
 }
 
+static void empty_argument_rejected(void **state)
+{
+    (void)state;
+    char err[2048];
+    char *show[] = {"apps", "show", "", "--server", "http://127.0.0.1:1", "--token", "t"};
+    char *grant[] = {"users", "grant", "erin", "", "read"};
+
+    /* Rejected before any request, so the unreachable server is never asked. */
+    assert_int_equal(run_captured(7, show, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "ID must not be empty"));
+    assert_null(strstr(err, "/api/v1/apps/"));
+    assert_int_equal(run_captured(5, grant, NULL, err, sizeof(err)), CLI_USAGE);
+    assert_non_null(strstr(err, "PROJECT must not be empty"));
+}
+
 /* Capture what a function writes to a stream into out. */
 static void capture_commands(char *out, size_t size)
 {
@@ -704,6 +719,7 @@ int main(void)
         cmocka_unit_test(new_commands_usage),
         cmocka_unit_test(summaries_list_new_commands),
         cmocka_unit_test(logs_json_option),
+        cmocka_unit_test(empty_argument_rejected),
         cmocka_unit_test(launch_names_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

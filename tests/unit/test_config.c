@@ -188,6 +188,32 @@ static void validate_gpus_forms(void **state)
     expect_invalid(sim_with("gpus", "[0, \"0,1\"]"), "gpus", "element 1");
 }
 
+static void validate_gpus_duplicates(void **state)
+{
+    (void)state;
+    expect_invalid(sim_with("gpus", "[\"0\", \"0\"]"), "gpus", "device \"0\" twice");
+    expect_invalid(sim_with("gpus", "[0, \"1\", \"0\"]"), "gpus", "elements 0 and 2");
+    expect_invalid(sim_with("gpus", "[\"GPU-a\", \"GPU-a\"]"), "gpus", "\"GPU-a\" twice");
+    expect_valid(sim_with("gpus", "[0, 1, \"GPU-a\"]"));
+}
+
+static void validate_tag_and_env_limits(void **state)
+{
+    (void)state;
+    /* 64 two-byte characters are 64 characters, not 128. */
+    char tags[512] = "[\"";
+    for (int i = 0; i < CONFIG_TAG_CHARS_MAX; i++)
+        strcat(tags, "\xc3\xa9");
+    strcat(tags, "\"]");
+    expect_valid(sim_with("tags", tags));
+    tags[strlen(tags) - 2] = '\0';
+    strcat(tags, "x\"]");
+    expect_invalid(sim_with("tags", tags), "tags", "65 characters long");
+
+    expect_invalid(sim_with("env", "null"), "env", "got null; use {} or --unset env");
+    expect_invalid(sim_with("env", "{\"1X\":\"v\"}"), "env.1X", "not a valid environment");
+}
+
 static void validate_name_charset(void **state)
 {
     (void)state;
@@ -865,6 +891,8 @@ int main(void)
         cmocka_unit_test(set_path_takes_ownership),
         cmocka_unit_test(unset_removes_keys),
         cmocka_unit_test(secret_names),
+        cmocka_unit_test(validate_gpus_duplicates),
+        cmocka_unit_test(validate_tag_and_env_limits),
         cmocka_unit_test(export_nulls_secrets),
         cmocka_unit_test(export_include_secrets),
         cmocka_unit_test(ngc_images),

@@ -47,8 +47,8 @@ static void json_usage_cases(void **state)
     static const char *const cases[] = {
         "{\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}",
         " \r\n{ \"id\" : \"x\", \"usage\" : { \"completion_tokens\" : 7 , \"prompt_tokens\" : 12 } }\n",
-        "{\"choices\":[{\"message\":{\"content\":\"usage: \\\"usage\\\"\"}}],"
-        "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":3,\"total_tokens\":4}}",
+        ("{\"choices\":[{\"message\":{\"content\":\"usage: \\\"usage\\\"\"}}],"
+         "\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":3,\"total_tokens\":4}}"),
         "{\"usage\":{\"prompt_tokens\":1},\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":8}}",
         "{\"usage\":{\"prompt_tokens\":1},\"usage\":null}",
         "{\"usage\":null}",

@@ -19,42 +19,11 @@
 #include "store/store.h"
 #include "store/token.h"
 #include "store/vault.h"
-
-typedef struct {
-    char dir[64];
-    char db_path[128];
-    store_t *st;
-} fixture_t;
+#include "store_fixture.h"
 
 static int fixture_setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char err[256];
-
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-store-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->db_path, sizeof(f->db_path), "%s/nimdeck.db", f->dir);
-    f->st = store_open_sqlite(f->db_path, err, sizeof(err));
-    if (f->st == NULL) {
-        fprintf(stderr, "open failed: %s\n", err);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[160];
-
-    store_close(f->st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->dir);
-    free(f);
-    return 0;
+    return store_fixture_setup(state, "store");
 }
 
 static void add_user(store_t *st, const char *name, int admin)
@@ -690,34 +659,34 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(migrations_idempotent_on_reopen, fixture_setup,
-                                        fixture_teardown),
-        cmocka_unit_test_setup_teardown(users_duplicate_rejected, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(grants_replace_earlier, fixture_setup, fixture_teardown),
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(users_duplicate_rejected, fixture_setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(grants_replace_earlier, fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(grant_unknown_user_changes_nothing, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(user_delete_revokes_everything, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(user_delete_blocked_by_live, fixture_setup,
-                                        fixture_teardown),
-        cmocka_unit_test_setup_teardown(grant_delete_removes_one, fixture_setup, fixture_teardown),
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(grant_delete_removes_one, fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(queue_delete_blocked_by_live, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
         cmocka_unit_test(vault_name_rejects_dots),
-        cmocka_unit_test_setup_teardown(tokens_lookup_by_hash, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(tokens_lookup_by_hash, fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(vault_round_trip_encrypted, fixture_setup,
-                                        fixture_teardown),
-        cmocka_unit_test_setup_teardown(vault_wrong_key_fails, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(instance_lifecycle, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(instance_unknown_route, fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(log_keeps_newest_lines, fixture_setup, fixture_teardown),
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(vault_wrong_key_fails, fixture_setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(instance_lifecycle, fixture_setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(instance_unknown_route, fixture_setup, store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(log_keeps_newest_lines, fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(metrics_buckets_aggregate, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(touch_only_live_instances, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(samples_downsample_per_minute, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
         cmocka_unit_test_setup_teardown(metrics_skip_absent_samples, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
     };
 
     if (sodium_init() < 0)

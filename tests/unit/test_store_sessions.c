@@ -11,46 +11,11 @@
 #include <unistd.h>
 
 #include "store/store.h"
-
-typedef struct {
-    char dir[64];
-    store_t *st;
-} fixture_t;
+#include "store_fixture.h"
 
 static int fixture_setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char path[128], err[256];
-
-    if (f == NULL)
-        return -1;
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-sessions-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(path, sizeof(path), "%s/nimdeck.db", f->dir);
-    f->st = store_open_sqlite(path, err, sizeof(err));
-    if (f->st == NULL) {
-        fprintf(stderr, "open failed: %s\n", err);
-        return -1;
-    }
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char path[128];
-
-    store_close(f->st);
-    static const char *const files[] = {"nimdeck.db", "nimdeck.db-wal", "nimdeck.db-shm"};
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", f->dir, files[i]);
-        unlink(path);
-    }
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    return store_fixture_setup(state, "sessions");
 }
 
 static void add_user(store_t *st, const char *name)
@@ -166,12 +131,12 @@ static void prune_drops_ended_sessions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(session_round_trip, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(session_round_trip, fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(session_duplicate_hash_rejected, fixture_setup,
-                                        fixture_teardown),
-        cmocka_unit_test_setup_teardown(session_delete_once, fixture_setup, fixture_teardown),
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(session_delete_once, fixture_setup, store_fixture_teardown),
         cmocka_unit_test_setup_teardown(prune_drops_ended_sessions, fixture_setup,
-                                        fixture_teardown),
+                                        store_fixture_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

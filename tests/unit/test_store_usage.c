@@ -15,13 +15,9 @@
 #include "store/metrics.h"
 #include "store/metrics_usage.h"
 #include "store/store.h"
+#include "store_fixture.h"
 
 #define GIB (1024.0 * 1024 * 1024)
-
-typedef struct {
-    char dir[64];
-    store_t *st;
-} fixture_t;
 
 static void make_leased_instance(store_t *st, const char *id, const char *agent,
                                  int64_t started_at, int64_t stopped_at)
@@ -50,39 +46,18 @@ static void make_leased_instance(store_t *st, const char *id, const char *agent,
     json_decref(inst.config);
 }
 
+/* A store with the admin user and the default queue that instances need. */
 static int fixture_setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof(*f));
-    char path[128], err[256];
     store_user_t admin = {.admin = 1, .created_at = 1000};
 
-    snprintf(f->dir, sizeof(f->dir), "/tmp/nimdeck-usage-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
+    if (store_fixture_setup(state, "usage") != 0)
         return -1;
-    snprintf(path, sizeof(path), "%s/nimdeck.db", f->dir);
-    f->st = store_open_sqlite(path, err, sizeof(err));
-    if (f->st == NULL) {
-        fprintf(stderr, "open failed: %s\n", err);
-        return -1;
-    }
+    fixture_t *f = *state;
     snprintf(admin.name, sizeof(admin.name), "admin");
     if (f->st->ops->user_create(f->st, &admin) != STORE_OK ||
         f->st->ops->queue_create(f->st, "default", 1000) != STORE_OK)
         return -1;
-    *state = f;
-    return 0;
-}
-
-static int fixture_teardown(void **state)
-{
-    fixture_t *f = *state;
-    char cmd[160];
-
-    store_close(f->st);
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", f->dir);
-    free(f);
     return 0;
 }
 
@@ -367,7 +342,7 @@ static void host_series_only_while_running(void **state)
 
 int main(void)
 {
-#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, fixture_teardown)
+#define T(name) cmocka_unit_test_setup_teardown(name, fixture_setup, store_fixture_teardown)
     const struct CMUnitTest tests[] = {
         T(gpu_scan_keeps_to_the_listed_devices),
         T(usage_insert_skips_instances_of_other_agents),

@@ -97,7 +97,11 @@ export default async function render(root, ctx) {
     row.app = app;
     setCell(row, 'status', `${app.status}|${app.status_reason}`, () => [
       statusBadge(app.status, app.status_reason),
-      app.status_reason ? h('div', { class: 'muted small' }, app.status_reason) : null]);
+      // A failure reason may hold many lines of the instance's output: the
+      // cell shows two lines and the title attribute the whole text.
+      app.status_reason
+        ? h('div', { class: 'muted small app-reason', title: app.status_reason }, app.status_reason)
+        : null]);
     setCell(row, 'name', `${app.name}|${app.id}`, () => [
       h('a', { href: `#/apps/${encodeURIComponent(app.id)}` }, app.name || app.id),
       h('div', { class: 'muted small mono' }, app.id)]);
