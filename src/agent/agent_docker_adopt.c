@@ -168,6 +168,8 @@ int agent_docker_adopt(const agent_runtime_spec_t *spec, const char *ref,
     if ((doc = agent_docker_inspect(&client, ref, &status, err, err_size)) == NULL)
         return -1;
     found_port = agent_docker_adopted_port(doc, spec->instance_id, err, err_size);
+    /* NOTE: a container created but never started (the agent died in
+     * between) counts as exited, so its instance fails instead of starting. */
     running = json_is_true(json_object_get(json_object_get(doc, "State"), "Running"));
     if (found_port < 0 || (h = agent_docker_handle_new(spec->instance_id, ref, &client, events)) == NULL) {
         if (found_port >= 0)

@@ -164,6 +164,8 @@ int api_apps_metrics(api_ctx_t *ctx, api_error_t *err)
     return 0;
 }
 
+/* NOTE: a report is not tied to the agent that sends it; any admin token may
+ * move any instance along the status machine. */
 int api_apps_status(api_ctx_t *ctx, api_error_t *err)
 {
     static const api_field_t fields[] = {
