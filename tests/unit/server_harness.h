@@ -103,4 +103,19 @@ static inline void harness_expect(fixture_t *f, const char *token, const char *m
     api_result_free(&res);
 }
 
+/* Call the API as the admin with a JSON body text (NULL for none). */
+static inline long admin_call(fixture_t *f, const char *method, const char *path,
+                              const char *body, api_result_t *res)
+{
+    return harness_call(f, f->token, method, path, body, res);
+}
+
+/* Call the API as the admin and expect status and a message containing
+ * part (NULL for any message). */
+static inline void admin_expect(fixture_t *f, const char *method, const char *path,
+                                const char *body, long status, const char *part)
+{
+    harness_expect(f, f->token, method, path, body, status, part);
+}
+
 #endif

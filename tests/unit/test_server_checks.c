@@ -22,20 +22,6 @@ static int fixture_setup(void **state)
     return harness_start(state, "checks", harness_options());
 }
 
-/* Call the API as admin with a JSON body text (NULL for none). */
-static long call(fixture_t *f, const char *method, const char *path, const char *body,
-                 api_result_t *res)
-{
-    return harness_call(f, f->token, method, path, body, res);
-}
-
-/* Call, expect status and a message containing part (NULL: any message). */
-static void expect(fixture_t *f, const char *method, const char *path, const char *body,
-                   long status, const char *part)
-{
-    harness_expect(f, f->token, method, path, body, status, part);
-}
-
 #define CONFIG_WITH_ENV(env)                                                                    \
     "{\"name\":\"a\",\"project\":\"p\",\"image\":\"i\",\"runtime\":\"process\","                \
     "\"command\":[\"x\"],\"env\":" env "}"
@@ -44,7 +30,7 @@ static void launch(fixture_t *f, const char *body, char *id, size_t id_size)
 {
     api_result_t res;
 
-    call(f, "POST", "/api/v1/apps", body, &res);
+    admin_call(f, "POST", "/api/v1/apps", body, &res);
     if (res.status != 201)
         fail_msg("launch: expected 201, got %ld: %s", res.status, res.error);
     snprintf(id, id_size, "%s", json_string_value(json_object_get(res.body, "id")));
@@ -58,7 +44,7 @@ static void app_field(fixture_t *f, const char *id, const char *key, char *out, 
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     const char *text = json_string_value(json_object_get(res.body, key));
     snprintf(out, size, "%s", text ? text : "null");
     api_result_free(&res);
@@ -72,7 +58,7 @@ static void register_agent(fixture_t *f, const char *name, char *id, size_t id_s
 
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"queues\":[\"default\"],\"running\":[]}",
              name);
-    assert_int_equal(call(f, "POST", "/api/v1/agents", body, &res), 200);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/agents", body, &res), 200);
     snprintf(id, id_size, "%s", json_string_value(json_object_get(res.body, "id")));
     api_result_free(&res);
 }
@@ -84,7 +70,7 @@ static void poll_work(fixture_t *f, const char *agent, char *out, size_t size)
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0", agent);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     const char *id = json_string_value(json_object_get(json_object_get(res.body, "lease"), "id"));
     snprintf(out, size, "%s", id ? id : "");
     api_result_free(&res);
@@ -96,7 +82,7 @@ static void queued_reason_names_queue(void **state)
     api_result_t res;
     char id[32], agent[32], reason[256];
 
-    call(f, "GET", "/api/v1/gateway/state", NULL, &res);
+    admin_call(f, "GET", "/api/v1/gateway/state", NULL, &res);
     json_int_t generation = json_integer_value(json_object_get(res.body, "generation"));
     api_result_free(&res);
 
@@ -105,7 +91,7 @@ static void queued_reason_names_queue(void **state)
     assert_string_equal(reason, "no agent serves queue default");
 
     /* The gateway state lists the queued instance, so the gateway can return 503, not 404. */
-    call(f, "GET", "/api/v1/gateway/state", NULL, &res);
+    admin_call(f, "GET", "/api/v1/gateway/state", NULL, &res);
     assert_true(json_integer_value(json_object_get(res.body, "generation")) != generation);
     json_t *listed = json_array_get(json_object_get(res.body, "instances"), 0);
     assert_string_equal(json_string_value(json_object_get(listed, "id")), id);
@@ -123,23 +109,23 @@ static void null_env_needs_vault(void **state)
     api_result_t res;
     char id[32], agent[32], leased[32], path[128], text[512];
 
-    call(f, "POST", "/api/v1/apps", CONFIG_WITH_ENV("{\"HF_TOKEN\":null}"), &res);
+    admin_call(f, "POST", "/api/v1/apps", CONFIG_WITH_ENV("{\"HF_TOKEN\":null}"), &res);
     assert_int_equal(res.status, 400);
     assert_string_equal(res.error_code, "invalid_config");
     assert_string_equal(res.error_field, "env.HF_TOKEN");
     assert_non_null(strstr(res.error, "nimdeck vault set HF_TOKEN"));
     api_result_free(&res);
 
-    expect(f, "PUT", "/api/v1/vault/HF_TOKEN", "{\"value\":\"hf-1\"}", 200, NULL);
+    admin_expect(f, "PUT", "/api/v1/vault/HF_TOKEN", "{\"value\":\"hf-1\"}", 200, NULL);
     launch(f, CONFIG_WITH_ENV("{\"HF_TOKEN\":null}"), id, sizeof(id));
 
     /* A clone that sets another env value to null without a vault entry is rejected too. */
     snprintf(path, sizeof(path), "/api/v1/apps/%s/clone", id);
-    expect(f, "POST", path, "{\"edits\":[{\"set\":\"env.OTHER\",\"value\":null}]}", 400,
+    admin_expect(f, "POST", path, "{\"edits\":[{\"set\":\"env.OTHER\",\"value\":null}]}", 400,
            "env OTHER");
 
     /* Deleted after the launch: the instance fails at lease time, naming it. */
-    expect(f, "DELETE", "/api/v1/vault/HF_TOKEN", NULL, 200, NULL);
+    admin_expect(f, "DELETE", "/api/v1/vault/HF_TOKEN", NULL, 200, NULL);
     register_agent(f, "a1", agent, sizeof(agent));
     poll_work(f, agent, leased, sizeof(leased));
     assert_string_equal(leased, "");
@@ -155,40 +141,40 @@ static void bodies_strict(void **state)
     api_result_t res;
     char id[32], path[128];
 
-    expect(f, "POST", "/api/v1/tokens", "{\"scope\":5}", 400, "\"scope\" must be a string");
-    expect(f, "POST", "/api/v1/tokens", "{\"bogus\":1}", 400, "\"bogus\"");
-    expect(f, "POST", "/api/v1/tokens", "{\"days\":\"7\"}", 400, "\"days\"");
-    expect(f, "POST", "/api/v1/tokens", "[1]", 400, "JSON object");
-    expect(f, "POST", "/api/v1/users", "{\"name\":\"dave\",\"bogus\":1}", 400, "\"bogus\"");
-    expect(f, "POST", "/api/v1/users", "{\"name\":\"dave\",\"admin\":1}", 400, "\"admin\"");
-    expect(f, "POST", "/api/v1/users", "{}", 400, "\"name\"");
-    expect(f, "PUT", "/api/v1/vault/A", "{\"value\":1}", 400, "\"value\"");
-    expect(f, "POST", "/api/v1/routes", "{\"name\":\"r\",\"x\":1}", 400, "\"x\"");
-    expect(f, "POST", "/api/v1/agents", "{\"name\":\"a1\",\"queue\":[\"default\"]}", 400,
+    admin_expect(f, "POST", "/api/v1/tokens", "{\"scope\":5}", 400, "\"scope\" must be a string");
+    admin_expect(f, "POST", "/api/v1/tokens", "{\"bogus\":1}", 400, "\"bogus\"");
+    admin_expect(f, "POST", "/api/v1/tokens", "{\"days\":\"7\"}", 400, "\"days\"");
+    admin_expect(f, "POST", "/api/v1/tokens", "[1]", 400, "JSON object");
+    admin_expect(f, "POST", "/api/v1/users", "{\"name\":\"dave\",\"bogus\":1}", 400, "\"bogus\"");
+    admin_expect(f, "POST", "/api/v1/users", "{\"name\":\"dave\",\"admin\":1}", 400, "\"admin\"");
+    admin_expect(f, "POST", "/api/v1/users", "{}", 400, "\"name\"");
+    admin_expect(f, "PUT", "/api/v1/vault/A", "{\"value\":1}", 400, "\"value\"");
+    admin_expect(f, "POST", "/api/v1/routes", "{\"name\":\"r\",\"x\":1}", 400, "\"x\"");
+    admin_expect(f, "POST", "/api/v1/agents", "{\"name\":\"a1\",\"queue\":[\"default\"]}", 400,
            "\"queue\"");
 
     /* Nothing was created by the rejected requests. */
-    call(f, "GET", "/api/v1/users", NULL, &res);
+    admin_call(f, "GET", "/api/v1/users", NULL, &res);
     assert_int_equal(json_array_size(json_object_get(res.body, "users")), 1);
     api_result_free(&res);
-    call(f, "GET", "/api/v1/tokens", NULL, &res);
+    admin_call(f, "GET", "/api/v1/tokens", NULL, &res);
     assert_int_equal(json_array_size(json_object_get(res.body, "tokens")), 1);
     api_result_free(&res);
 
     launch(f, CONFIG_WITH_ENV("{}"), id, sizeof(id));
     snprintf(path, sizeof(path), "/api/v1/apps/%s/stop", id);
-    expect(f, "POST", path, "{\"wait\":true}", 400, "\"wait\"");
+    admin_expect(f, "POST", path, "{\"wait\":true}", 400, "\"wait\"");
     snprintf(path, sizeof(path), "/api/v1/apps/%s/clone", id);
-    expect(f, "POST", path, "{\"edit\":[]}", 400, "\"edit\"");
-    expect(f, "POST", path, "{\"edits\":[{\"set\":\"env.A\",\"value\":1,\"x\":2}]}", 400,
+    admin_expect(f, "POST", path, "{\"edit\":[]}", 400, "\"edit\"");
+    admin_expect(f, "POST", path, "{\"edits\":[{\"set\":\"env.A\",\"value\":1,\"x\":2}]}", 400,
            "edits[0].x");
     snprintf(path, sizeof(path), "/api/v1/apps/%s/logs", id);
-    expect(f, "POST", path, "{\"lines\":[{\"stream\":\"stdout\",\"text\":\"t\",\"level\":1}]}",
+    admin_expect(f, "POST", path, "{\"lines\":[{\"stream\":\"stdout\",\"text\":\"t\",\"level\":1}]}",
            400, "lines[0].level");
-    expect(f, "POST", "/api/v1/gateway/records",
+    admin_expect(f, "POST", "/api/v1/gateway/records",
            "{\"records\":[{\"instance_id\":\"x\",\"time\":1,\"status\":200,\"bogus\":1}]}", 400,
            "records[0].bogus");
-    expect(f, "POST", "/api/v1/gateway/records", "{\"activity\":[{\"in_flight\":\"1\"}]}", 400,
+    admin_expect(f, "POST", "/api/v1/gateway/records", "{\"activity\":[{\"in_flight\":\"1\"}]}", 400,
            "activity[0].in_flight");
 }
 
@@ -234,7 +220,7 @@ static void report(fixture_t *f, const char *id, const char *body, long status, 
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s/status", id);
-    expect(f, "POST", path, body, status, part);
+    admin_expect(f, "POST", path, body, status, part);
 }
 
 static void report_transitions_checked(void **state)
@@ -285,7 +271,7 @@ static void report_while_stopping_kept(void **state)
     launch(f, CONFIG_WITH_ENV("{}"), id, sizeof(id));
     poll_work(f, agent, leased, sizeof(leased));
     snprintf(path, sizeof(path), "/api/v1/apps/%s/stop", id);
-    expect(f, "POST", path, NULL, 202, NULL);
+    admin_expect(f, "POST", path, NULL, 202, NULL);
 
     /* The agent started it before it saw the stop: late reports do not undo it. */
     report(f, id, "{\"status\":\"loading\",\"upstream\":\"127.0.0.1:8000\"}", 200, NULL);

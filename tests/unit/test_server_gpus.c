@@ -18,18 +18,6 @@ static int fixture_setup(void **state)
     return harness_start(state, "gpus", harness_options());
 }
 
-static long call(fixture_t *f, const char *method, const char *path, const char *body,
-                 api_result_t *res)
-{
-    return harness_call(f, f->token, method, path, body, res);
-}
-
-static void expect(fixture_t *f, const char *method, const char *path, const char *body,
-                   long status, const char *part)
-{
-    harness_expect(f, f->token, method, path, body, status, part);
-}
-
 /* Launch a process instance whose "gpus" is the JSON text gpus. */
 static void launch(fixture_t *f, const char *gpus, char *id, size_t id_size)
 {
@@ -40,7 +28,7 @@ static void launch(fixture_t *f, const char *gpus, char *id, size_t id_size)
              "{\"name\":\"g\",\"project\":\"p\",\"image\":\"i\",\"runtime\":\"process\","
              "\"command\":[\"x\"],\"gpus\":%s}",
              gpus);
-    call(f, "POST", "/api/v1/apps", body, &res);
+    admin_call(f, "POST", "/api/v1/apps", body, &res);
     if (res.status != 201)
         fail_msg("launch with gpus %s: expected 201, got %ld: %s", gpus, res.status, res.error);
     snprintf(id, id_size, "%s", json_string_value(json_object_get(res.body, "id")));
@@ -59,7 +47,7 @@ static void register_agent(fixture_t *f, const char *name, const char *gpus, cha
              "{\"name\":\"%s\",\"queues\":[\"default\"],\"running\":[],\"gpus\":%s,"
              "\"machine\":{\"hostname\":\"h\",\"cpu_count\":8,\"mem_total_bytes\":1e9}}",
              name, gpus);
-    assert_int_equal(call(f, "POST", "/api/v1/agents", body, &res), 200);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/agents", body, &res), 200);
     snprintf(id, id_size, "%s", json_string_value(json_object_get(res.body, "id")));
     api_result_free(&res);
 }
@@ -73,7 +61,7 @@ static void poll_work(fixture_t *f, const char *agent, const char *free, char *o
 
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0%s%s", agent,
              free != NULL ? "&free_gpus=" : "", free != NULL ? free : "");
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     const char *id = json_string_value(json_object_get(json_object_get(res.body, "lease"), "id"));
     snprintf(out, size, "%s", id ? id : "");
     api_result_free(&res);
@@ -85,7 +73,7 @@ static void expect_reason(fixture_t *f, const char *id, const char *expected)
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     const char *reason = json_string_value(json_object_get(res.body, "status_reason"));
     if (reason == NULL || strcmp(reason, expected) != 0)
         fail_msg("instance %s: expected reason \"%s\", got \"%s\"", id, expected,
@@ -181,22 +169,22 @@ static void bad_gpu_inputs_rejected(void **state)
 
     register_agent(f, "box", ONE_GPU, agent, sizeof(agent));
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0&free_gpus=0,,1", agent);
-    expect(f, "GET", path, NULL, 400, "free_gpus");
+    admin_expect(f, "GET", path, NULL, 400, "free_gpus");
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0&free_gpus=a%%20b", agent);
-    expect(f, "GET", path, NULL, 400, "'a b'");
+    admin_expect(f, "GET", path, NULL, 400, "'a b'");
 
-    expect(f, "POST", "/api/v1/agents",
+    admin_expect(f, "POST", "/api/v1/agents",
            "{\"name\":\"dup\",\"gpus\":[{\"id\":\"0\"},{\"id\":\"0\"}]}", 400, "gpus[1].id");
-    expect(f, "POST", "/api/v1/agents", "{\"name\":\"bad\",\"gpus\":[{\"uuid\":\"x\"}]}", 400,
+    admin_expect(f, "POST", "/api/v1/agents", "{\"name\":\"bad\",\"gpus\":[{\"uuid\":\"x\"}]}", 400,
            "gpus[0]");
-    expect(f, "POST", "/api/v1/agents", "{\"name\":\"bad\",\"machine\":{\"cpu_count\":\"8\"}}",
+    admin_expect(f, "POST", "/api/v1/agents", "{\"name\":\"bad\",\"machine\":{\"cpu_count\":\"8\"}}",
            400, "machine");
 
     launch(f, "1", id, sizeof(id));
     poll_work(f, agent, "0", leased, sizeof(leased));
     assert_string_equal(leased, id);
     snprintf(path, sizeof(path), "/api/v1/apps/%s/status", id);
-    expect(f, "POST", path, "{\"status\":\"loading\",\"gpus\":[\"0\",\"x,y\"]}", 400, "gpus[1]");
+    admin_expect(f, "POST", path, "{\"status\":\"loading\",\"gpus\":[\"0\",\"x,y\"]}", 400, "gpus[1]");
 }
 
 static void agents_list_and_instance_show_gpus(void **state)
@@ -206,7 +194,7 @@ static void agents_list_and_instance_show_gpus(void **state)
     char agent[32], id[32], leased[32], path[128];
 
     register_agent(f, "box", TWO_GPUS, agent, sizeof(agent));
-    assert_int_equal(call(f, "GET", "/api/v1/agents", NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", "/api/v1/agents", NULL, &res), 200);
     json_t *row = json_array_get(json_object_get(res.body, "agents"), 0);
     json_t *gpus = json_object_get(row, "gpus");
     assert_int_equal(json_array_size(gpus), 2);
@@ -219,18 +207,18 @@ static void agents_list_and_instance_show_gpus(void **state)
 
     launch(f, "1", id, sizeof(id));
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     assert_int_equal(json_array_size(json_object_get(res.body, "gpus")), 0);
     api_result_free(&res);
 
     poll_work(f, agent, "0,1", leased, sizeof(leased));
     snprintf(path, sizeof(path), "/api/v1/apps/%s/status", id);
-    expect(f, "POST", path, "{\"status\":\"loading\",\"upstream\":\"127.0.0.1:9\",\"gpus\":[\"1\"]}",
+    admin_expect(f, "POST", path, "{\"status\":\"loading\",\"upstream\":\"127.0.0.1:9\",\"gpus\":[\"1\"]}",
            200, NULL);
     /* A later loading report without gpus keeps them. */
-    expect(f, "POST", path, "{\"status\":\"loading\",\"reason\":\"pulling\"}", 200, NULL);
+    admin_expect(f, "POST", path, "{\"status\":\"loading\",\"reason\":\"pulling\"}", 200, NULL);
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     gpus = json_object_get(res.body, "gpus");
     assert_int_equal(json_array_size(gpus), 1);
     assert_string_equal(json_string_value(json_array_get(gpus, 0)), "1");

@@ -37,17 +37,11 @@ static int fixture_setup_short_agent_timeout(void **state)
     return fixture_start(state, 1);
 }
 
-static long call(fixture_t *f, const char *method, const char *path, const char *body,
-                 api_result_t *res)
-{
-    return harness_call(f, f->token, method, path, body, res);
-}
-
 static void post_ok(fixture_t *f, const char *path, const char *body, long expected)
 {
     api_result_t res;
 
-    assert_int_equal(call(f, "POST", path, body, &res), expected);
+    assert_int_equal(admin_call(f, "POST", path, body, &res), expected);
     api_result_free(&res);
 }
 
@@ -66,7 +60,7 @@ static void register_agent(fixture_t *f, const char *name, const char *queue, ch
 
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"queues\":[\"%s\"],\"running\":[]}", name,
              queue);
-    assert_int_equal(call(f, "POST", "/api/v1/agents", body, &res), 200);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/agents", body, &res), 200);
     snprintf(agent, size, "%s", json_string_value(json_object_get(res.body, "id")));
     api_result_free(&res);
 }
@@ -82,12 +76,12 @@ static void launch_leased(fixture_t *f, const char *queue, const char *agent, ch
              "{\"name\":\"a\",\"project\":\"p\",\"image\":\"i\",\"runtime\":\"process\","
              "\"command\":[\"x\"],\"queue\":\"%s\"}",
              queue);
-    assert_int_equal(call(f, "POST", "/api/v1/apps", body, &res), 201);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/apps", body, &res), 201);
     snprintf(id, size, "%s", json_string_value(json_object_get(res.body, "id")));
     api_result_free(&res);
 
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0", agent);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     assert_string_equal(json_string_value(json_object_get(json_object_get(res.body, "lease"), "id")),
                         id);
     api_result_free(&res);
@@ -109,7 +103,7 @@ static void status_of(fixture_t *f, const char *id, char *out, size_t size)
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     snprintf(out, size, "%s", json_string_value(json_object_get(res.body, "status")));
     api_result_free(&res);
 }
@@ -190,7 +184,7 @@ static void in_flight_summed_over_gateways(void **state)
     activity(f, "gw-a", id, 0);
     assert_true(wait_status(f, id, "idle", 1500));
 
-    assert_int_equal(call(f, "POST", "/api/v1/gateway/records", "{\"gateway_id\":7}", &res), 400);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/gateway/records", "{\"gateway_id\":7}", &res), 400);
     api_result_free(&res);
 }
 
@@ -239,7 +233,7 @@ static void lost_agent_fails_instances(void **state)
 
     assert_true(wait_status(f, running, "failed", 4000));
     snprintf(path, sizeof(path), "/api/v1/apps/%s", running);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     assert_string_equal(json_string_value(json_object_get(res.body, "status_reason")),
                         "agent lost (no heartbeat for 1 s)");
     api_result_free(&res);
@@ -247,7 +241,7 @@ static void lost_agent_fails_instances(void **state)
 
     /* The lease that never started goes back to the queue. */
     snprintf(path, sizeof(path), "/api/v1/apps/%s", queued);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     assert_string_equal(json_string_value(json_object_get(res.body, "status")), "queued");
     assert_true(json_is_null(json_object_get(res.body, "agent")));
     api_result_free(&res);
@@ -265,7 +259,7 @@ static json_t *register_running(fixture_t *f, const char *name, const char *runn
     char body[256];
 
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"running\":%s}", name, running_json);
-    assert_int_equal(call(f, "POST", "/api/v1/agents", body, &res), 200);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/agents", body, &res), 200);
     json_t *stop = json_incref(json_object_get(res.body, "stop"));
     api_result_free(&res);
     assert_true(json_is_array(stop));
@@ -278,7 +272,7 @@ static long poll_now(fixture_t *f, const char *agent)
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0", agent);
-    long status = call(f, "GET", path, NULL, &res);
+    long status = admin_call(f, "GET", path, NULL, &res);
     api_result_free(&res);
     return status;
 }

@@ -23,23 +23,11 @@ static int fixture_setup(void **state)
     return harness_start(state, "lease", harness_options());
 }
 
-static long call(fixture_t *f, const char *method, const char *path, const char *body,
-                 api_result_t *res)
-{
-    return harness_call(f, f->token, method, path, body, res);
-}
-
-static void expect(fixture_t *f, const char *method, const char *path, const char *body,
-                   long status, const char *part)
-{
-    harness_expect(f, f->token, method, path, body, status, part);
-}
-
 static void launch(fixture_t *f, char *id, size_t id_size)
 {
     api_result_t res;
 
-    call(f, "POST", "/api/v1/apps", CONFIG, &res);
+    admin_call(f, "POST", "/api/v1/apps", CONFIG, &res);
     if (res.status != 201)
         fail_msg("launch: expected 201, got %ld: %s", res.status, res.error);
     snprintf(id, id_size, "%s", json_string_value(json_object_get(res.body, "id")));
@@ -56,7 +44,7 @@ static void register_agent(fixture_t *f, const char *name, const char *running, 
 
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"queues\":[\"default\"],\"running\":%s}",
              name, running);
-    assert_int_equal(call(f, "POST", "/api/v1/agents", body, &res), 200);
+    assert_int_equal(admin_call(f, "POST", "/api/v1/agents", body, &res), 200);
     snprintf(id, id_size, "%s", json_string_value(json_object_get(res.body, "id")));
     api_result_free(&res);
 }
@@ -68,7 +56,7 @@ static void lease_once(fixture_t *f, const char *agent, const char *id)
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/agents/%s/work?wait=0", agent);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     const char *leased = json_string_value(json_object_get(json_object_get(res.body, "lease"), "id"));
     assert_non_null(leased);
     assert_string_equal(leased, id);
@@ -81,7 +69,7 @@ static void app_status(fixture_t *f, const char *id, char *out, size_t size)
     char path[128];
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s", id);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     snprintf(out, size, "%s", json_string_value(json_object_get(res.body, "status")));
     api_result_free(&res);
 }
@@ -109,7 +97,7 @@ static void queued_lease_given_to_its_agent(void **state)
     assert_string_equal(status, "queued");
 
     lease_path(path, sizeof(path), id, again);
-    assert_int_equal(call(f, "GET", path, NULL, &res), 200);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
     assert_string_equal(json_string_value(json_object_get(res.body, "id")), id);
     assert_string_equal(json_string_value(json_object_get(res.body, "status")), "queued");
     json_t *env = json_object_get(res.body, "env");
@@ -117,7 +105,7 @@ static void queued_lease_given_to_its_agent(void **state)
     api_result_free(&res);
 
     snprintf(path, sizeof(path), "/api/v1/apps/%s/status", id);
-    expect(f, "POST", path,
+    admin_expect(f, "POST", path,
            "{\"status\":\"loading\",\"reason\":\"adopted after an agent restart\","
            "\"upstream\":\"127.0.0.1:9000\"}",
            200, NULL);
@@ -135,7 +123,7 @@ static void queued_unleased_rejected(void **state)
     /* Launched after the only poll, so it stays unleased. */
     launch(f, id, sizeof(id));
     lease_path(path, sizeof(path), id, agent);
-    expect(f, "GET", path, NULL, 409, "does not run on agent a1");
+    admin_expect(f, "GET", path, NULL, 409, "does not run on agent a1");
 }
 
 /* Another agent never gets the lease, whatever the status. */
@@ -149,7 +137,7 @@ static void other_agent_rejected(void **state)
     register_agent(f, "a2", "[]", other, sizeof(other));
     lease_once(f, agent, id);
     lease_path(path, sizeof(path), id, other);
-    expect(f, "GET", path, NULL, 409, "does not run on agent a2");
+    admin_expect(f, "GET", path, NULL, 409, "does not run on agent a2");
 }
 
 /* An instance that has ended gives no lease to its former agent. */
@@ -162,9 +150,9 @@ static void ended_instance_rejected(void **state)
     register_agent(f, "a1", "[]", agent, sizeof(agent));
     lease_once(f, agent, id);
     snprintf(path, sizeof(path), "/api/v1/apps/%s/status", id);
-    expect(f, "POST", path, "{\"status\":\"failed\",\"reason\":\"agent restarted\"}", 200, NULL);
+    admin_expect(f, "POST", path, "{\"status\":\"failed\",\"reason\":\"agent restarted\"}", 200, NULL);
     lease_path(path, sizeof(path), id, agent);
-    expect(f, "GET", path, NULL, 409, "is failed");
+    admin_expect(f, "GET", path, NULL, 409, "is failed");
 }
 
 int main(void)
