@@ -1,5 +1,5 @@
 /* bench-backend: a small, fast HTTP/1.1 model server for the gateway
- * benchmark. One thread, epoll, keep-alive. It answers a small JSON chat
+ * benchmark. One thread, epoll, keep-alive. It responds with a small JSON chat
  * completion, or an SSE stream whose events leave at a fixed interval and
  * carry their send time, so a client on the same machine can measure each
  * event's delay.
@@ -307,7 +307,7 @@ static const char completion_json[] =
     "\"content\":\"Hello from the bench backend.\"},\"finish_reason\":\"stop\"}],"
     "\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":7,\"total_tokens\":19}}";
 
-/* Find header name in the head; returns its value start or NULL. */
+/* Find header name in the head. Returns the start of its value or NULL. */
 static const char *head_find(const char *head, size_t head_len, const char *name)
 {
     size_t name_len = strlen(name);
@@ -326,7 +326,7 @@ static const char *head_find(const char *head, size_t head_len, const char *name
     return NULL;
 }
 
-/* Handle one complete request in c->in; returns the bytes it used, 0 when
+/* Handle one complete request in c->in. Returns the bytes it used, 0 when
  * more must arrive, or -1 to close. */
 static long handle_request(conn_t *c)
 {
@@ -351,7 +351,7 @@ static long handle_request(conn_t *c)
     size_t target_len = tend ? (size_t)(tend - target) : 0;
     size_t used = head_len + (size_t)body_len;
 
-    /* NUL-terminate the body for strstr; the byte after it is reread later. */
+    /* NUL-terminate the body for strstr. The byte after it is restored later. */
     char saved = c->in[used];
     c->in[used] = '\0';
     const char *body = c->in + head_len;
@@ -391,7 +391,7 @@ static int conn_read(conn_t *c)
             break;
     }
 
-    /* A stream holds its connection: later bytes wait until it ends. */
+    /* A stream occupies its connection, so later bytes wait until it ends. */
     while (c->heap_pos < 0 && c->in_len > 0 && !c->close_after) {
         long used = handle_request(c);
         if (used < 0)
@@ -427,7 +427,7 @@ static void accept_all(int lfd)
     }
 }
 
-/* Run the streams whose deadline has come; returns the epoll timeout. */
+/* Run the streams whose deadline has come. Returns the epoll timeout. */
 static int run_timers(void)
 {
     uint64_t now = now_us();

@@ -4,8 +4,8 @@
  *   bench-client stream --port N --path PATH [--token T] [--streams N]
  *       Runs N streamed completions one after another on one keep-alive
  *       connection and prints the time to the first event and each event's
- *       delay (arrival minus the "t_us" send time the bench backend wrote
- *       into it; both use CLOCK_MONOTONIC on this machine).
+ *       delay, which is the arrival time minus the "t_us" send time the bench
+ *       backend wrote into it. Both use CLOCK_MONOTONIC on this machine.
  *
  *   bench-client hold --port N --path PATH [--token T] --count N --kind idle|sse
  *                     [--ready-file F] [--hold-s S]
@@ -75,7 +75,7 @@ static int connect_to(int port, int nonblock)
     return fd;
 }
 
-/* Format a request; body NULL sends a GET. */
+/* Format a request. A NULL body sends a GET. */
 static int format_request(char *out, size_t size, const options_t *o, const char *body)
 {
     char auth[600] = "";
@@ -285,8 +285,8 @@ static int run_hold(const options_t *o)
     int len = format_request(req, sizeof(req), o, STREAM_BODY);
     int getlen = format_request(getreq, sizeof(getreq), o, NULL);
 
-    /* Open in waves of at most 256 unanswered connections, so the listen
-     * backlogs never overflow. */
+    /* Keep at most 256 connections waiting for a response at a time, so the
+     * listen backlogs do not overflow as long as each allows 256 entries. */
     while ((opened < o->count || pending > 0) && now_us() < deadline) {
         while (opened < o->count && pending < 256) {
             hold_conn_t *c = &conns[opened++];

@@ -18,7 +18,7 @@
 #define AGENT_TAIL_LINE_MAX 240
 
 /* The final status of an adopted container that the agent stops because
- * the server would not give its lease again. Nobody asked for that stop,
+ * the server would not give its lease again. No user requested that stop,
  * so the instance fails, with the reason the server gives the instances a
  * restarted agent no longer runs. */
 #define AGENT_ADOPT_ABANDONED_REASON "agent restarted"
@@ -216,7 +216,7 @@ static void agent_instance_append_tail(agent_instance_t *inst, buf_t *out)
     int first = 1;
     for (unsigned i = 0; i < AGENT_TAIL_LINES; i++) {
         const char *line = inst->tail[(inst->tail_next + i) % AGENT_TAIL_LINES];
-        /* Blank lines say nothing, and a tail of only blank lines would
+        /* Blank lines carry no information, and a tail of only blank lines would
          * leave "last log lines:" with nothing after it. */
         if (line == NULL || line[strspn(line, " \t\r\n")] == '\0')
             continue;

@@ -13,7 +13,7 @@
 #include <strings.h>
 
 /* NVML's ABI, as its public header declares it. Only the calls below are
- * resolved; every one of them exists in drivers since R418 (2019). */
+ * resolved, and every one of them exists in drivers since R418 (2019). */
 typedef int nvml_return_t;  /* nvmlReturn_t: 0 is NVML_SUCCESS */
 typedef struct nvml_device *nvml_device_t;
 typedef struct {
@@ -43,8 +43,8 @@ typedef struct {
     const char *(*error_string)(nvml_return_t rc);
 } agent_nvml_fns_t;
 
-/* The library is loaded once per agent_nvml_open nesting; users holds the
- * number of opens not yet closed. */
+/* The library is loaded once per agent_nvml_open nesting. users counts the
+ * opens not yet closed. */
 static pthread_mutex_t agent_nvml_lock = PTHREAD_MUTEX_INITIALIZER;
 static int agent_nvml_users;
 static void *agent_nvml_lib;
@@ -58,7 +58,7 @@ static const char *agent_nvml_error(nvml_return_t rc)
     return text != NULL ? text : "unknown NVML error";
 }
 
-/* Resolve every function; NULL plus the missing name when one is absent. */
+/* Resolve every function. Returns NULL, or the missing name when one is absent. */
 static const char *agent_nvml_resolve(void *lib, agent_nvml_fns_t *fn)
 {
     static const struct {
@@ -86,7 +86,7 @@ static const char *agent_nvml_resolve(void *lib, agent_nvml_fns_t *fn)
         if (symbol == NULL && !table[i].optional)
             return table[i].symbol;
         /* POSIX guarantees that a data pointer from dlsym converts to a
-         * function pointer; memcpy says so without a cast warning. */
+         * function pointer, and memcpy expresses it without a cast warning. */
         memcpy((char *)fn + table[i].offset, &symbol, sizeof(symbol));
     }
     return NULL;
@@ -272,8 +272,8 @@ int agent_nvml_find(const char *id)
         return len < 4 && index < count ? (int)index : -1;
     }
 
-    /* A UUID, whole or a prefix long enough to be told apart, as CUDA takes
-     * it; an exact match wins over prefixes. */
+    /* A UUID, whole or a prefix long enough to be distinguished, as CUDA
+     * takes it. An exact match wins over prefixes. */
     for (int i = 0; i < count; i++) {
         if (agent_nvml_info(i, &info) != 0 || info.uuid[0] == '\0')
             continue;

@@ -59,8 +59,8 @@ typedef struct {
     int json;
     int follow;
     json_t *gathered;   /* the lines of --json without --follow */
-    int reached;        /* the server answered once, so a later failure is a restart */
-    int waiting;        /* --follow lost the server and said so once */
+    int reached;        /* the server responded once, so a later failure is a restart */
+    int waiting;        /* --follow lost the server and reported it once */
     long retry_ms;      /* the next pause before trying the server again */
 } logs_output_t;
 
@@ -123,10 +123,10 @@ static void logs_retry_pause(logs_output_t *out)
     out->retry_ms = out->retry_ms * 2 > LOGS_RETRY_MAX_MS ? LOGS_RETRY_MAX_MS : out->retry_ms * 2;
 }
 
-/* GET path. With --follow, a server that answered before and cannot be
- * reached now (a restart) is tried again until it answers or Ctrl-C: the
+/* GET path. With --follow, a server that responded before and cannot be
+ * reached now (a restart) is tried again until it responds or Ctrl-C. The
  * loss is reported once on stderr and the return once more. A server that
- * never answered is an error at once, as a wrong URL is. Returns CLI_OK with res filled (the caller frees it),
+ * never responded is an error at once, as a wrong URL is. Returns CLI_OK with res filled (the caller frees it),
  * CLI_FAILED after printing the error (a 404 once the instance is deleted),
  * CLI_USAGE when no token is found, or LOGS_INTERRUPTED. */
 static int logs_get(cli_ctx_t *ctx, logs_output_t *out, const char *path, api_result_t *res)
@@ -206,8 +206,8 @@ out:
     return rc;
 }
 
-/* Whether the instance has ended (stopped or failed); -1 with *rc set when
- * the call failed or was interrupted. */
+/* Whether the instance has ended (stopped or failed). Returns -1 with *rc
+ * set when the call failed or was interrupted. */
 static int logs_instance_ended(cli_ctx_t *ctx, logs_output_t *out, const char *id, int *rc)
 {
     buf_t path = BUF_INIT;

@@ -26,7 +26,7 @@
 /* Repeated refusals for a stale state are logged at most this often. */
 #define GW_STALE_LOG_EVERY_MS 30000
 /* Spare request structs kept for reuse, and the buffer capacity each may
- * keep; beyond either, memory goes back to the allocator. */
+ * keep. Memory beyond either limit goes back to the allocator. */
 #define GW_PROXY_FREE_MAX 1024
 #define GW_PROXY_KEEP_BUF (64u * 1024)
 
@@ -66,7 +66,7 @@ struct gw_proxy {
 
     /* Whether a failed stream can still end cleanly: the client's response
      * is a chunked event stream and what it got so far ends on an event
-     * boundary (tail holds its last bytes). */
+     * boundary (tail contains its last bytes). */
     int event_stream;
     int client_chunked;
     char tail[4];
@@ -84,7 +84,7 @@ static gw_proxy_t *gw_proxy_alloc(gateway_t *gw)
     gw->free_proxies = p->next_free;
     gw->num_free_proxies--;
 
-    /* Keep the buffers' memory; clear everything else. */
+    /* Keep the buffers' memory and clear everything else. */
     buf_t body = p->body, out = p->out;
     memset(p, 0, sizeof(*p));
     p->body = body;
@@ -445,7 +445,7 @@ static void gw_proxy_take_usage(gw_proxy_t *p)
 }
 
 /* The instance failed after the response head went out. An event stream
- * that stands between events ends with an error event and the last chunk,
+ * that is between events ends with an error event and the last chunk,
  * which OpenAI clients raise as an API error. Any other body is cut, so the
  * client sees it is incomplete. */
 static void gw_proxy_end_broken(gw_proxy_t *p, const char *detail)
@@ -653,7 +653,7 @@ static void gw_reply_stale(gateway_t *gw, http_exchange_t *ex, int64_t age_ms)
 }
 
 /* The newest snapshot, taken from the poller (under its lock) only when it
- * published a new one; the loop thread keeps a reference to it between
+ * published a new one. The loop thread keeps a reference to it between
  * requests. A new snapshot also prunes the connection pools. */
 static gw_state_t *gw_current_state(gateway_t *gw, int64_t *age_ms)
 {

@@ -33,7 +33,7 @@ static void gw_spare_take(gw_pools_t *pools, buf_t *b)
     buf_reset(b);
 }
 
-/* Give a buffer's memory to the spares (or free it); b is left empty. */
+/* Give a buffer's memory to the spares (or free it). b is left empty. */
 static void gw_spare_give(gw_pools_t *pools, buf_t *b)
 {
     if (b->data == NULL)
@@ -62,7 +62,7 @@ static gw_upstream_t *gw_request_alloc(gw_pools_t *pools)
     pools->free_requests = r->next_free;
     pools->num_free_requests--;
 
-    /* Keep the buffers' memory; clear everything else. */
+    /* Keep the buffers' memory and clear everything else. */
     buf_t request = r->request, head = r->head;
     memset(r, 0, sizeof(*r));
     r->pools = pools;
@@ -102,8 +102,8 @@ static void gw_request_enter(gw_upstream_t *r)
     r->depth++;
 }
 
-/* Leave a callback scope. Returns 1 when the request ended (the caller must
- * not touch it again); the outermost scope releases it. */
+/* Leave a callback scope. Returns 1 when the request ended, and then the
+ * caller must not touch it again. The outermost scope releases it. */
 static int gw_request_leave(gw_upstream_t *r)
 {
     int ended = r->ended;
@@ -140,7 +140,7 @@ static void gw_request_detach(gw_upstream_t *r, int reusable)
     uv_timer_start(&conn->timer, gw_conn_on_timer, r->pools->limits.idle_timeout_ms, 0);
 }
 
-/* Report the end once. The caller holds a callback scope. */
+/* Report the end once. The caller keeps a callback scope open. */
 static void gw_request_finish(gw_upstream_t *r, gw_upstream_result_t result, const char *detail)
 {
     if (r->ended)
@@ -153,9 +153,9 @@ static void gw_request_finish(gw_upstream_t *r, gw_upstream_result_t result, con
 }
 
 /* A failure before any response byte on a reused connection means the
- * instance closed it as it was taken from the pool; resend once on a new
- * connection. Returns 1 when it did.
- * NOTE: an instance that read the request and crashed before answering
+ * instance closed it as it was taken from the pool, so the request is resent
+ * once on a new connection. Returns 1 when it did.
+ * NOTE: an instance that read the request and crashed before responding
  * looks the same, so it may receive the request twice (any method). */
 static int gw_request_retry(gw_upstream_t *r)
 {
@@ -179,7 +179,7 @@ static void gw_request_fail(gw_upstream_t *r, gw_upstream_result_t result, const
 
 /* ---- connections ---- */
 
-/* Start or stop reading; libuv rejects a second start, so the state is
+/* Start or stop reading. libuv rejects a second start, so the state is
  * tracked here. Returns 0 or a libuv error. */
 static int gw_conn_read(gw_upconn_t *conn, int on)
 {
@@ -258,7 +258,7 @@ static void gw_conn_on_timer(uv_timer_t *timer)
     gw_request_leave(r);
 }
 
-/* Arm the timer for the request's phase; none while paused. */
+/* Arm the timer for the request's phase. No timer runs while paused. */
 static void gw_conn_arm(gw_upconn_t *conn)
 {
     gw_upstream_t *r = conn->req;
@@ -474,7 +474,7 @@ static void gw_request_send(gw_upstream_t *r)
 
     int rc = gw_conn_read(conn, 1);
 
-    /* The socket usually takes the whole request at once; a write request
+    /* The socket usually takes the whole request at once, so a write request
      * (and libuv's poll bookkeeping for it) is needed only for the rest. */
     if (rc == 0) {
         int n = uv_try_write((uv_stream_t *)&conn->tcp, &out, 1);
@@ -532,7 +532,7 @@ static void gw_conn_on_connect(uv_connect_t *req, int status)
     gw_request_leave(r);
 }
 
-/* Open a new connection for r. Returns -1 when memory runs out; a failure
+/* Open a new connection for r. Returns -1 when memory runs out. A failure
  * of the connect itself is reported on the next loop iteration through the
  * connection's timer. */
 static int gw_conn_connect(gw_upstream_t *r)

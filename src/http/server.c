@@ -12,9 +12,9 @@
 
 #define HTTP_LOG "http"
 
-/* First size of a connection's read buffer, and the least free space each
- * read is offered while a request arrives. Most requests to the gateway
- * fit; larger ones grow the buffer by doubling. */
+/* Initial size of a connection's read buffer, and the minimum free space
+ * each read is offered while a request arrives. Most requests to the
+ * gateway fit, and larger ones grow the buffer by doubling. */
 #define RBUF_INITIAL 2048
 #define READ_MIN_FREE 1024
 
@@ -23,12 +23,12 @@
 #define RBUF_KEEP_MAX (64 * 1024)
 
 /* Room kept for bytes that arrive while an exchange is open, so that a
- * disconnect is still noticed; reading stops once it is full. Small enough
+ * disconnect is still noticed. Reading stops once it is full. Small enough
  * that a typical request and this room fit the initial read buffer. */
 #define PENDING_ROOM 512
 
 /* Spare read buffers of RBUF_INITIAL bytes kept by a server: an idle
- * keep-alive connection gives its buffer back, so it holds none, and the
+ * keep-alive connection gives its buffer back, so it keeps none, and the
  * next request takes one without allocating. */
 #define RBUF_POOL_MAX 1024
 

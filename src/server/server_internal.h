@@ -212,8 +212,8 @@ int api_check_slug(api_error_t *err, const char *kind, const char *name);
 int api_check_upstream(api_error_t *err, const char *upstream);
 
 /* Copy text into out for an error message, escaped so that every byte
- * stays visible and the message is printable ASCII: a backslash and a
- * double quote get a backslash, control characters and non-ASCII
+ * stays visible and the message is printable ASCII. A backslash and a
+ * double quote get a backslash. Control characters and non-ASCII
  * characters become \uXXXX as in JSON ("\u00fc" for ü), and bytes that
  * are not valid UTF-8 become \xHH. A value too long for out is cut after a
  * whole escape and ends in "...". */
@@ -222,7 +222,7 @@ void api_printable(const char *text, char *out, size_t size);
 /* ---- Web sessions (api_session.c, api_login.c) ---- */
 
 #define API_SESSION_COOKIE "nimdeck_session"
-#define API_SESSION_COOKIE_MAX 128            /* longest cookie value read */
+#define API_SESSION_COOKIE_MAX 128            /* maximum cookie value length read */
 #define API_SESSION_TTL_MS (12LL * 3600 * 1000)
 
 /* Copy the session cookie's value from req into out. Returns 1 when the

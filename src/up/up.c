@@ -215,7 +215,7 @@ static int up_parse_args(int argc, char **argv, up_options_t *opts)
     return 0;
 }
 
-/* Reserve a free port for the gateway when --gateway asks for port 0: bind
+/* Reserve a free port for the gateway when --gateway requests port 0: bind
  * a socket to HOST:0 without listening and return its descriptor, with the
  * port in *port. The server builds every endpoint from the gateway's URL
  * when it starts, before the gateway listens, so the port must be known
@@ -409,7 +409,7 @@ int up_main(int argc, char **argv)
 
 out:
     /* The agent stops its process instances first, while the server can
-     * still record their final status; containers keep running. */
+     * still record their final status. Containers keep running. */
     if (agent != NULL)
         agent_stop(agent);
     if (gateway != NULL)

@@ -189,7 +189,7 @@ static void fake_model(http_exchange_t *ex)
         return;
     }
     if (strncmp(req->target, "/v1/hang", 8) == 0) {
-        /* Never answers; the gateway's first-byte timeout ends it. */
+        /* Never responds, so the gateway's first-byte timeout ends it. */
         http_exchange_on_close(ex, fake_hang_on_close, NULL);
         return;
     }
@@ -222,11 +222,12 @@ static void fake_model(http_exchange_t *ex)
 
 /* ---- raw upstreams for the connection pool ---- */
 
-/* A model server that answers the first request of each connection with
- * keep-alive and closes the connection, without answering, when a second
- * request arrives on it: what a server that times out idle connections
- * looks like when the gateway reuses one just as it closes. One connection
- * at a time; stops when the listening socket is shut down. */
+/* A model server that responds to the first request of each connection
+ * with keep-alive and closes the connection, without responding, when a
+ * second request arrives on it. This is what a server that times out idle
+ * connections looks like when the gateway reuses one just as it closes. It
+ * serves one connection at a time and stops when the listening socket is
+ * shut down. */
 static void *fake_flaky_run(void *arg)
 {
     static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
@@ -274,7 +275,7 @@ static int listen_loopback(int backlog, int *port)
 }
 
 /* A listener that never accepts, with its backlog filled by connections
- * of our own, so a new connect gets no answer and times out. */
+ * of our own, so a new connect gets no response and times out. */
 static int blackhole_start(void)
 {
     int fd = listen_loopback(0, &blackhole_port);
@@ -298,7 +299,7 @@ static int blackhole_start(void)
  * The held poll returns 304 every 300 ms, well within the first. */
 #define STATE_MAX_AGE_MS 1500
 #define WRITE_STALL_MS 1000
-/* Short upstream timeouts for the 504 tests; every fake answers at once. */
+/* Short upstream timeouts for the 504 tests. Every fake responds at once. */
 #define CONNECT_TIMEOUT_MS 1000
 #define FIRST_BYTE_MS 1500
 
