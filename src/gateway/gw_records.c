@@ -1,7 +1,8 @@
 /* Request records and activity: a mutex-guarded batch filled by the loop
  * thread and posted by a background thread. It posts every 250 ms when
- * there is anything and at once when an instance becomes busy. Instances
- * with requests in flight go out every GW_RECORDS_HEARTBEAT_MS. */
+ * there is anything, and at once when an instance becomes busy or
+ * GW_RECORDS_POST_AT records wait. Instances with requests in flight go
+ * out every GW_RECORDS_HEARTBEAT_MS. */
 #include "gateway/gw_records.h"
 
 #include <pthread.h>
@@ -21,6 +22,10 @@
  * regular post, at most GW_RECORDS_PERIOD_MS later, is soon enough: the
  * server already has a recent last activity for it. */
 #define GW_RECORDS_QUIET_MS 1000
+/* Records waiting that start a post before the period ends. Under heavy
+ * traffic this keeps each post, and the server's work on it, short, and
+ * keeps the pending records far below GW_RECORDS_MAX_PENDING. */
+#define GW_RECORDS_POST_AT 256
 #define GW_RECORDS_TIMEOUT_MS 5000
 /* Capacity of the post body kept between posts. */
 #define GW_RECORDS_BODY_KEEP (256u * 1024)
@@ -41,7 +46,7 @@ struct gw_records {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
-    int urgent;                /* an instance just became busy: post now */
+    int urgent;                /* post now: an instance became busy, or many records wait */
 
     gw_record_t *pending;      /* GW_RECORDS_MAX_PENDING slots */
     gw_record_t *spare;        /* as many, swapped with pending by each post */
@@ -84,8 +89,9 @@ static gw_activity_entry_t *gw_activity_find(gw_records_t *records, const char *
     return entry;
 }
 
-/* Apply one event; caller holds the lock. Returns 1 when an instance went
- * from no request in flight to one. */
+/* Apply one event; caller holds the lock. Returns 1 when a post should
+ * start now: an instance went from no request in flight to one, or the
+ * pending records reached GW_RECORDS_POST_AT. */
 static int gw_records_apply_one(gw_records_t *records, const gw_record_event_t *event)
 {
     if (event->kind == GW_EVENT_BEGIN) {
@@ -114,17 +120,17 @@ static int gw_records_apply_one(gw_records_t *records, const gw_record_event_t *
         records->pending[records->num_pending++] = event->record;
     else
         records->dropped++;
-    return 0;
+    return records->num_pending == GW_RECORDS_POST_AT;
 }
 
 void gw_records_apply(gw_records_t *records, const gw_record_event_t *events, size_t n)
 {
-    int became_busy = 0;
+    int post_now = 0;
 
     pthread_mutex_lock(&records->lock);
     for (size_t i = 0; i < n; i++)
-        became_busy |= gw_records_apply_one(records, &events[i]);
-    if (became_busy) {
+        post_now |= gw_records_apply_one(records, &events[i]);
+    if (post_now) {
         records->urgent = 1;
         pthread_cond_signal(&records->wake);
     }

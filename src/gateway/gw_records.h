@@ -22,7 +22,7 @@ typedef struct {
     int64_t completion_tokens;  /* -1 when unknown */
     /* completion_tokens is the count of content events the client got,
      * because the stream ended without a usage object; prompt_tokens is
-     * then -1. Posted as "usage_estimated": true, and left out when 0. */
+     * then -1. Posted as the REC_ROW_USAGE_ESTIMATED bit of the row's flags. */
     int usage_estimated;
     int cancelled;              /* the client disconnected first */
 } gw_record_t;
@@ -60,7 +60,7 @@ typedef struct {
 /* Apply events in order under the mutex (which no thread holds across
  * I/O). BEGIN counts an inference request to an instance as activity in
  * flight; a change from 0 to 1 is posted at once, so the idle checker treats
- * the instance as busy. END appends the record of a forwarded request that
+ * the instance as busy. A post also starts at once when many records wait. END appends the record of a forwarded request that
  * ended (any way); when it was active, it also lowers the in-flight count
  * and sets the last activity. */
 void gw_records_apply(gw_records_t *records, const gw_record_event_t *events, size_t n);

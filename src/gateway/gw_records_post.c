@@ -1,7 +1,7 @@
-/* The records post: its JSON text, written directly (a post carries up to
- * thousands of records, and building a jansson tree of them cost more than
- * the loop thread spends on the requests), and the HTTP POST on one libcurl
- * handle that keeps its connection to the server. */
+/* The records post: its JSON text, written directly with the records as
+ * compact rows (a post carries thousands of records, and a JSON object per
+ * record cost the server more CPU than the gateway spends on the request),
+ * and the HTTP POST on one libcurl handle that keeps its connection. */
 #include "gateway/gw_records_post.h"
 
 #include <curl/curl.h>
@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "util/rec_rows.h"
 
 struct gw_poster {
     CURL *curl;
@@ -31,8 +33,9 @@ static int gw_text_string(buf_t *out, const char *s)
             continue;
         rc |= buf_append(out, run, (size_t)(s - run));
         char escape[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-        if (c == '"' || c == '\\') {
-            escape[1] = (char)c;
+        /* The rows string is mostly digits and newlines: \n keeps it short. */
+        if (c == '"' || c == '\\' || c == '\n') {
+            escape[1] = c == '\n' ? 'n' : (char)c;
             rc |= buf_append(out, escape, 2);
         } else {
             rc |= buf_append(out, escape, 6);
@@ -52,37 +55,81 @@ static int gw_text_int(buf_t *out, int64_t v)
     return buf_append(out, digits, (size_t)n);
 }
 
-/* A count that is unknown when negative: null. */
-static int gw_text_nullable(buf_t *out, int64_t v)
+/* Distinct strings of one post, each sent once and referred to by index. */
+typedef struct {
+    const char **items;
+    size_t count;
+    size_t last;   /* index of the latest hit: records come in runs */
+} gw_strings_t;
+
+/* A batch rarely names more than a few instances and tokens; past this
+ * many, new strings are appended without a search (the format allows
+ * repeats), so a post with thousands of tokens stays linear. */
+#define GW_STRINGS_SEARCH 64
+
+/* The index of s in strings, added when missing; items has room for one
+ * string per record of the post. */
+static size_t gw_strings_index(gw_strings_t *strings, const char *s)
 {
-    return v >= 0 ? gw_text_int(out, v) : buf_append(out, "null", 4);
+    if (strings->count > 0 && strcmp(strings->items[strings->last], s) == 0)
+        return strings->last;
+    for (size_t i = 0; i < strings->count && i < GW_STRINGS_SEARCH; i++) {
+        if (strcmp(strings->items[i], s) == 0)
+            return strings->last = i;
+    }
+    strings->items[strings->count] = s;
+    return strings->last = strings->count++;
 }
 
-static int gw_text_record(buf_t *out, const gw_record_t *r)
+static int gw_text_strings(buf_t *out, const char *key, const gw_strings_t *strings)
 {
-    int rc = buf_append_str(out, "{\"instance_id\":");
+    int rc = buf_printf(out, ",\"%s\":[", key);
 
-    rc |= gw_text_string(out, r->instance_id);
-    rc |= buf_append_str(out, ",\"token_id\":");
-    rc |= r->token_id[0] ? gw_text_string(out, r->token_id) : buf_append(out, "null", 4);
-    rc |= buf_append_str(out, ",\"time\":");
-    rc |= gw_text_int(out, r->time);
-    rc |= buf_append_str(out, ",\"status\":");
-    rc |= gw_text_int(out, r->status);
-    rc |= buf_append_str(out, ",\"latency_ms\":");
-    rc |= gw_text_int(out, r->latency_ms);
-    rc |= buf_append_str(out, ",\"ttfb_ms\":");
-    rc |= gw_text_nullable(out, r->ttfb_ms);
-    rc |= buf_append_str(out, ",\"prompt_tokens\":");
-    rc |= gw_text_nullable(out, r->prompt_tokens);
-    rc |= buf_append_str(out, ",\"completion_tokens\":");
-    rc |= gw_text_nullable(out, r->completion_tokens);
-    rc |= buf_append_str(out, r->cancelled ? ",\"cancelled\":true" : ",\"cancelled\":false");
-    /* Only estimated records carry the flag, so the usual record reads the
-     * same to a server that does not know it. */
-    if (r->usage_estimated)
-        rc |= buf_append_str(out, ",\"usage_estimated\":true");
-    rc |= buf_append(out, "}", 1);
+    for (size_t i = 0; i < strings->count; i++) {
+        if (i > 0)
+            rc |= buf_append(out, ",", 1);
+        rc |= gw_text_string(out, strings->items[i]);
+    }
+    rc |= buf_append(out, "]", 1);
+    return rc;
+}
+
+/* Append the "instances", "tokens" and "rows" members for records. */
+static int gw_text_rows(buf_t *out, const gw_record_t *records, size_t num_records)
+{
+    size_t slots = num_records ? num_records : 1;
+    gw_strings_t instances = {calloc(slots, sizeof(char *)), 0, 0};
+    gw_strings_t tokens = {calloc(slots, sizeof(char *)), 0, 0};
+    buf_t rows = BUF_INIT;
+    int rc = instances.items == NULL || tokens.items == NULL ? -1 : 0;
+
+    for (size_t i = 0; i < num_records && rc == 0; i++) {
+        const gw_record_t *r = &records[i];
+        rec_row_t row = {
+            .instance = (int64_t)gw_strings_index(&instances, r->instance_id),
+            .token = r->token_id[0] ? (int64_t)gw_strings_index(&tokens, r->token_id) : -1,
+            .time = r->time,
+            .status = r->status,
+            .latency_ms = r->latency_ms,
+            .ttfb_ms = r->ttfb_ms < 0 ? -1 : r->ttfb_ms,
+            .prompt_tokens = r->prompt_tokens < 0 ? -1 : r->prompt_tokens,
+            .completion_tokens = r->completion_tokens < 0 ? -1 : r->completion_tokens,
+            .flags = (r->cancelled ? REC_ROW_CANCELLED : 0) |
+                     (r->usage_estimated ? REC_ROW_USAGE_ESTIMATED : 0),
+        };
+        rc = rec_rows_append(&rows, &row);
+    }
+
+    if (rc == 0) {
+        rc |= gw_text_strings(out, "instances", &instances);
+        rc |= gw_text_strings(out, "tokens", &tokens);
+        rc |= buf_append_str(out, ",\"rows\":");
+        /* The rows hold only digits, '-', spaces and newlines. */
+        rc |= gw_text_string(out, rows.data ? rows.data : "");
+    }
+    free(instances.items);
+    free(tokens.items);
+    buf_free(&rows);
     return rc;
 }
 
@@ -92,13 +139,8 @@ int gw_records_text(const char *gateway_id, const gw_record_t *records, size_t n
     int rc = buf_append_str(out, "{\"gateway_id\":");
 
     rc |= gw_text_string(out, gateway_id);
-    rc |= buf_append_str(out, ",\"records\":[");
-    for (size_t i = 0; i < num_records; i++) {
-        if (i > 0)
-            rc |= buf_append(out, ",", 1);
-        rc |= gw_text_record(out, &records[i]);
-    }
-    rc |= buf_append_str(out, "],\"activity\":[");
+    rc |= gw_text_rows(out, records, num_records);
+    rc |= buf_append_str(out, ",\"activity\":[");
     for (size_t i = 0; i < num_activity; i++) {
         rc |= buf_append_str(out, i > 0 ? ",{\"instance_id\":" : "{\"instance_id\":");
         rc |= gw_text_string(out, activity[i].instance_id);

@@ -7,7 +7,8 @@
 #include "gateway/gw_records.h"
 #include "util/buf.h"
 
-/* Append the POST body {"gateway_id", "records", "activity"} to out.
+/* Append the POST body {"gateway_id", "instances", "tokens", "rows",
+ * "activity"} to out, with the records as lines of util/rec_rows.h.
  * Returns 0, or -1 when memory runs out. */
 int gw_records_text(const char *gateway_id, const gw_record_t *records, size_t num_records,
                     const gw_activity_t *activity, size_t num_activity, buf_t *out);

@@ -120,14 +120,15 @@ int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fie
 
     json_object_foreach((json_t *)obj, key, value) {
         const api_field_t *field = api_find_field(fields, key);
-        api_key_path(where, key, path, sizeof(path));
         if (field == NULL) {
+            api_key_path(where, key, path, sizeof(path));
             api_list_keys(fields, keys, sizeof(keys));
             return api_fail(err, 400, "bad_request", path,
                             "unknown key \"%.80s\" in the request body; the known keys are: %s",
                             path, keys[0] ? keys : "none (send no body)");
         }
         if (!(api_json_type_bit(value) & field->types)) {
+            api_key_path(where, key, path, sizeof(path));
             api_describe_types(field->types, expected, sizeof(expected));
             return api_fail(err, 400, "bad_request", path, "\"%s\" must be %s, got %s", path,
                             expected, api_json_type_name(value));

@@ -153,6 +153,7 @@ int store_sqlite_migrate(store_t *st)
 
 static void store_sqlite_close(store_t *st)
 {
+    sq_records_close(st);
     sqlite3_close_v2(sq_db(st));
     free(st);
 }

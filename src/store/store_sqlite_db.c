@@ -89,20 +89,6 @@ sqlite3_stmt *sq_vprepare(store_t *st, const char *sql, const char *types, va_li
     return stmt;
 }
 
-int sq_rebind(store_t *st, sqlite3_stmt *stmt, const char *types, ...)
-{
-    va_list ap;
-
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-    va_start(ap, types);
-    int rc = sq_bind(stmt, types, ap);
-    va_end(ap);
-    if (rc != SQLITE_OK)
-        return sq_fail(st, "bind");
-    return STORE_OK;
-}
-
 sqlite3_stmt *sq_prepare(store_t *st, const char *sql, const char *types, ...)
 {
     va_list ap;

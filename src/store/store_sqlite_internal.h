@@ -11,6 +11,12 @@
 typedef struct {
     store_t base;
     sqlite3 *db;
+    /* Kept prepared between batches of request records, because preparing
+     * them cost more than inserting a few hundred rows. NULL until first
+     * used; finalized by sq_records_close. */
+    sqlite3_stmt *records_chunk;     /* INSERT of SQ_RECORDS_CHUNK rows */
+    sqlite3_stmt *records_one;       /* INSERT of one row */
+    sqlite3_stmt *instance_lookup;   /* SELECT 1 FROM instances WHERE id = ? */
 } store_sqlite_t;
 
 static inline sqlite3 *sq_db(store_t *st)
@@ -32,10 +38,6 @@ static inline sqlite3 *sq_db(store_t *st)
  */
 sqlite3_stmt *sq_prepare(store_t *st, const char *sql, const char *types, ...);
 sqlite3_stmt *sq_vprepare(store_t *st, const char *sql, const char *types, va_list ap);
-
-/* Reset a prepared statement and bind new parameters, so that a batch of
- * rows pays for one prepare. Returns STORE_OK or STORE_ERROR. */
-int sq_rebind(store_t *st, sqlite3_stmt *stmt, const char *types, ...);
 
 /* Step once: 1 for a row, 0 when done, STORE_ERROR with the message set. */
 int sq_step(store_t *st, sqlite3_stmt *stmt);
@@ -68,6 +70,11 @@ int sq_fail(store_t *st, const char *what);
 
 void sq_copy_text(sqlite3_stmt *stmt, int col, char *out, size_t size);
 char *sq_dup_text(sqlite3_stmt *stmt, int col);   /* NULL for null */
+
+/* Insert request records (store_ops_t.records_insert). */
+int sq_records_insert(store_t *st, const store_record_t *records, size_t count);
+/* Finalize the statements that sq_records_insert keeps; before closing. */
+void sq_records_close(store_t *st);
 
 /* The ops of each concept, filled into the vtable by store_sqlite.c. */
 void store_sqlite_users_ops(store_ops_t *ops);

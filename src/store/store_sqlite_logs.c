@@ -72,47 +72,6 @@ static int sq_log_list(store_t *st, const char *instance_id, int64_t after, int6
     return STORE_OK;
 }
 
-static int sq_records_insert(store_t *st, const store_record_t *records, size_t count)
-{
-    sqlite3_stmt *stmt;
-    int rc = STORE_OK;
-
-    if (count == 0)
-        return STORE_OK;
-    if (sq_begin(st) != STORE_OK)
-        return STORE_ERROR;
-
-    /* One prepare per batch: the gateway posts records in batches, and a
-     * prepare costs more than the insert itself. */
-    stmt = sq_prepare(st,
-                      "INSERT INTO request_records (instance_id, token_id, time, status,"
-                      " latency_ms, ttfb_ms, prompt_tokens, completion_tokens, cancelled)"
-                      " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9"
-                      " WHERE EXISTS (SELECT 1 FROM instances WHERE id = ?1)",
-                      "");
-    if (stmt == NULL) {
-        sq_rollback(st);
-        return STORE_ERROR;
-    }
-
-    for (size_t i = 0; i < count && rc == STORE_OK; i++) {
-        const store_record_t *r = &records[i];
-
-        rc = sq_rebind(st, stmt, "ssindDiin", r->instance_id, r->token_id, r->time, r->status,
-                       r->latency_ms, r->ttfb_ms, r->prompt_tokens, r->completion_tokens,
-                       r->cancelled ? 1 : 0);
-        if (rc == STORE_OK && sq_step(st, stmt) < 0)
-            rc = STORE_ERROR;
-    }
-    sqlite3_finalize(stmt);
-
-    if (rc != STORE_OK) {
-        sq_rollback(st);
-        return rc;
-    }
-    return sq_commit(st);
-}
-
 static int sq_records_scan(store_t *st, const char *instance_id, int64_t from, int64_t to,
                            store_record_fn fn, void *user)
 {

@@ -14,6 +14,7 @@
 #include "gateway/gw_admit.h"
 #include "gateway/gw_records.h"
 #include "gateway/gw_state.h"
+#include "util/rec_rows.h"
 
 #define NOW 1700000000000LL
 
@@ -227,50 +228,183 @@ static void admit_two_authorizations(void **state_arg)
     gw_state_unref(state);
 }
 
+/* Fill r as a finished request to instance_id with token_id ("" for none). */
+static void make_record(gw_record_t *r, const char *instance_id, const char *token_id,
+                        int64_t time)
+{
+    memset(r, 0, sizeof(*r));
+    snprintf(r->instance_id, sizeof(r->instance_id), "%s", instance_id);
+    snprintf(r->token_id, sizeof(r->token_id), "%s", token_id);
+    r->time = time;
+    r->status = 200;
+    r->latency_ms = 120;
+    r->ttfb_ms = 15;
+    r->prompt_tokens = 3;
+    r->completion_tokens = 7;
+}
+
+/* Read the next row of the post's "rows", checking its indexes against the
+ * post's "instances" and "tokens" as the server does. */
+static void next_row(json_t *doc, size_t *pos, rec_row_t *row)
+{
+    json_t *rows = json_object_get(doc, "rows");
+    char err[160] = "";
+    int rc = rec_rows_next(json_string_value(rows), json_string_length(rows), pos,
+                           json_array_size(json_object_get(doc, "instances")),
+                           json_array_size(json_object_get(doc, "tokens")), row, err,
+                           sizeof(err));
+
+    if (rc != 1)
+        fail_msg("expected a row at offset %zu, got %d: %s", *pos, rc, err);
+}
+
+/* Assert that the post's "rows" has no line after pos. */
+static void assert_rows_end(json_t *doc, size_t pos)
+{
+    json_t *rows = json_object_get(doc, "rows");
+    char err[160] = "";
+    rec_row_t row;
+
+    assert_int_equal(rec_rows_next(json_string_value(rows), json_string_length(rows), &pos, 0, 0,
+                                   &row, err, sizeof(err)),
+                     0);
+}
+
+/* Return the string at index in the post's array key. */
+static const char *id_at(json_t *doc, const char *key, int64_t index)
+{
+    json_t *ids = json_object_get(doc, key);
+
+    assert_true(index >= 0 && (size_t)index < json_array_size(ids));
+    return json_string_value(json_array_get(ids, (size_t)index));
+}
+
 static void records_body(void **state_arg)
 {
-    gw_record_t r;
+    gw_record_t r[4];
     gw_activity_t a;
+    rec_row_t row;
+    size_t pos = 0;
 
     (void)state_arg;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.instance_id, sizeof(r.instance_id), "%s", "i1");
-    snprintf(r.token_id, sizeof(r.token_id), "%s", "t1");
-    r.time = NOW;
-    r.status = 200;
-    r.latency_ms = 120;
-    r.ttfb_ms = -1;
-    r.prompt_tokens = 3;
-    r.completion_tokens = -1;
-    r.cancelled = 1;
+    /* Unknown ttfb and completion count, cancelled. */
+    make_record(&r[0], "i1", "t1", NOW);
+    r[0].latency_ms = 120;
+    r[0].ttfb_ms = -1;
+    r[0].prompt_tokens = 3;
+    r[0].completion_tokens = -1;
+    r[0].cancelled = 1;
+    /* No token, an estimated count and an unknown prompt count. */
+    make_record(&r[1], "i2", "", NOW + 1);
+    r[1].status = 502;
+    r[1].ttfb_ms = 0;
+    r[1].prompt_tokens = -1;
+    r[1].completion_tokens = 9;
+    r[1].usage_estimated = 1;
+    /* The instance and token of the first record again, both flags. */
+    make_record(&r[2], "i1", "t1", INT64_MAX);
+    r[2].status = 599;
+    r[2].latency_ms = INT64_MAX;
+    r[2].cancelled = 1;
+    r[2].usage_estimated = 1;
+    /* A known instance with a new token. */
+    make_record(&r[3], "i2", "t2", NOW + 3);
+    r[3].status = 100;
+    r[3].latency_ms = 0;
+
     memset(&a, 0, sizeof(a));
     snprintf(a.instance_id, sizeof(a.instance_id), "%s", "i1");
     a.last_activity_at = NOW;
     a.in_flight = 2;
 
-    json_t *doc = gw_records_json("0123456789abcdef", &r, 1, &a, 1);
+    json_t *doc = gw_records_json("0123456789abcdef", r, 4, &a, 1);
+    assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "gateway_id")),
                         "0123456789abcdef");
-    json_t *rec = json_array_get(json_object_get(doc, "records"), 0);
+    /* Only the compact form is sent. */
+    assert_null(json_object_get(doc, "records"));
+    assert_true(json_is_string(json_object_get(doc, "rows")));
+
+    /* Each instance and token is listed once, in order of first use. */
+    assert_int_equal(json_array_size(json_object_get(doc, "instances")), 2);
+    assert_string_equal(id_at(doc, "instances", 0), "i1");
+    assert_string_equal(id_at(doc, "instances", 1), "i2");
+    assert_int_equal(json_array_size(json_object_get(doc, "tokens")), 2);
+    assert_string_equal(id_at(doc, "tokens", 0), "t1");
+    assert_string_equal(id_at(doc, "tokens", 1), "t2");
+    assert_int_equal(rec_rows_count(json_string_value(json_object_get(doc, "rows")),
+                                    json_string_length(json_object_get(doc, "rows"))),
+                     4);
+
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.instance, 0);
+    assert_int_equal(row.token, 0);
+    assert_int_equal(row.time, NOW);
+    assert_int_equal(row.status, 200);
+    assert_int_equal(row.latency_ms, 120);
+    assert_int_equal(row.ttfb_ms, -1);
+    assert_int_equal(row.prompt_tokens, 3);
+    assert_int_equal(row.completion_tokens, -1);
+    assert_int_equal(row.flags, REC_ROW_CANCELLED);
+
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.instance, 1);
+    assert_int_equal(row.token, -1);
+    assert_int_equal(row.time, NOW + 1);
+    assert_int_equal(row.status, 502);
+    assert_int_equal(row.latency_ms, 120);
+    assert_int_equal(row.ttfb_ms, 0);
+    assert_int_equal(row.prompt_tokens, -1);
+    assert_int_equal(row.completion_tokens, 9);
+    assert_int_equal(row.flags, REC_ROW_USAGE_ESTIMATED);
+
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.instance, 0);
+    assert_int_equal(row.token, 0);
+    assert_int_equal(row.time, INT64_MAX);
+    assert_int_equal(row.status, 599);
+    assert_int_equal(row.latency_ms, INT64_MAX);
+    assert_int_equal(row.ttfb_ms, 15);
+    assert_int_equal(row.prompt_tokens, 3);
+    assert_int_equal(row.completion_tokens, 7);
+    assert_int_equal(row.flags, REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED);
+
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.instance, 1);
+    assert_int_equal(row.token, 1);
+    assert_int_equal(row.time, NOW + 3);
+    assert_int_equal(row.status, 100);
+    assert_int_equal(row.latency_ms, 0);
+    assert_int_equal(row.flags, 0);
+    assert_rows_end(doc, pos);
+
     json_t *act = json_array_get(json_object_get(doc, "activity"), 0);
-    assert_string_equal(json_string_value(json_object_get(rec, "token_id")), "t1");
-    assert_int_equal(json_integer_value(json_object_get(rec, "time")), NOW);
-    assert_int_equal(json_integer_value(json_object_get(rec, "status")), 200);
-    assert_true(json_is_null(json_object_get(rec, "ttfb_ms")));
-    assert_int_equal(json_integer_value(json_object_get(rec, "prompt_tokens")), 3);
-    assert_true(json_is_null(json_object_get(rec, "completion_tokens")));
-    assert_true(json_is_true(json_object_get(rec, "cancelled")));
-    assert_null(json_object_get(rec, "usage_estimated"));
+    assert_int_equal(json_array_size(json_object_get(doc, "activity")), 1);
+    assert_string_equal(json_string_value(json_object_get(act, "instance_id")), "i1");
     assert_int_equal(json_integer_value(json_object_get(act, "in_flight")), 2);
     assert_int_equal(json_integer_value(json_object_get(act, "last_activity_at")), NOW);
     json_decref(doc);
+}
 
-    r.usage_estimated = 1;
-    r.completion_tokens = 7;
-    doc = gw_records_json("0123456789abcdef", &r, 1, NULL, 0);
-    rec = json_array_get(json_object_get(doc, "records"), 0);
-    assert_true(json_is_true(json_object_get(rec, "usage_estimated")));
-    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 7);
+/* A post with nothing but activity still carries the three members, empty,
+ * which the server accepts. */
+static void records_body_empty(void **state)
+{
+    gw_activity_t a;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    snprintf(a.instance_id, sizeof(a.instance_id), "%s", "i1");
+    a.in_flight = 1;
+
+    json_t *doc = gw_records_json("0123456789abcdef", NULL, 0, &a, 1);
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "instances")), 0);
+    assert_true(json_is_array(json_object_get(doc, "instances")));
+    assert_true(json_is_array(json_object_get(doc, "tokens")));
+    assert_int_equal(json_array_size(json_object_get(doc, "tokens")), 0);
+    assert_string_equal(json_string_value(json_object_get(doc, "rows")), "");
+    assert_int_equal(json_array_size(json_object_get(doc, "activity")), 1);
     json_decref(doc);
 }
 
@@ -278,29 +412,83 @@ static void records_body(void **state_arg)
  * control bytes must still read back as the same strings. */
 static void records_body_escapes(void **state)
 {
-    gw_record_t r;
-    static const char odd[] = "i\"1\\x\x01\ty\xc3\xa9";
+    static const char odd[] = "i\"1\\x\x01\ty\x1f\x7f/\xc3\xa9";
+    static const char odd_token[] = "t\\\"\n\r\b\f2";
+    gw_record_t r[2];
+    gw_activity_t a;
+    rec_row_t row;
+    size_t pos = 0;
 
     (void)state;
-    memset(&r, 0, sizeof(r));
-    snprintf(r.instance_id, sizeof(r.instance_id), "%s", odd);
-    r.time = NOW;
-    r.status = 502;
-    r.latency_ms = 0;
-    r.ttfb_ms = 0;
-    r.prompt_tokens = -1;
-    r.completion_tokens = 0;
+    make_record(&r[0], odd, "", NOW);
+    r[0].status = 502;
+    r[0].latency_ms = 0;
+    r[0].ttfb_ms = 0;
+    r[0].prompt_tokens = -1;
+    r[0].completion_tokens = 0;
+    make_record(&r[1], odd, odd_token, NOW + 1);
+    memset(&a, 0, sizeof(a));
+    snprintf(a.instance_id, sizeof(a.instance_id), "%s", odd);
 
-    json_t *doc = gw_records_json("g\"id", &r, 1, NULL, 0);
+    json_t *doc = gw_records_json("g\"id", r, 2, &a, 1);
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "gateway_id")), "g\"id");
-    json_t *rec = json_array_get(json_object_get(doc, "records"), 0);
-    assert_string_equal(json_string_value(json_object_get(rec, "instance_id")), odd);
-    assert_true(json_is_null(json_object_get(rec, "token_id")));
-    assert_int_equal(json_integer_value(json_object_get(rec, "ttfb_ms")), 0);
-    assert_int_equal(json_integer_value(json_object_get(rec, "completion_tokens")), 0);
-    assert_true(json_is_false(json_object_get(rec, "cancelled")));
-    assert_int_equal(json_array_size(json_object_get(doc, "activity")), 0);
+    assert_int_equal(json_array_size(json_object_get(doc, "instances")), 1);
+    assert_string_equal(id_at(doc, "instances", 0), odd);
+    assert_int_equal(json_array_size(json_object_get(doc, "tokens")), 1);
+    assert_string_equal(id_at(doc, "tokens", 0), odd_token);
+    json_t *act = json_array_get(json_object_get(doc, "activity"), 0);
+    assert_string_equal(json_string_value(json_object_get(act, "instance_id")), odd);
+
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.instance, 0);
+    assert_int_equal(row.token, -1);
+    assert_int_equal(row.status, 502);
+    assert_int_equal(row.latency_ms, 0);
+    assert_int_equal(row.ttfb_ms, 0);
+    assert_int_equal(row.prompt_tokens, -1);
+    assert_int_equal(row.completion_tokens, 0);
+    assert_int_equal(row.flags, 0);
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.instance, 0);
+    assert_int_equal(row.token, 0);
+    assert_rows_end(doc, pos);
+    json_decref(doc);
+}
+
+/* Past the first strings the writer may list an id again instead of
+ * searching for it; every row must still name its own instance. */
+static void records_body_many_instances(void **state)
+{
+    enum { DISTINCT = 100, REPEATS = 4 };
+    static gw_record_t r[DISTINCT + REPEATS];
+    /* Repeats of ids that the writer listed early, late, and just before. */
+    const int repeated[REPEATS] = {3, 90, 99, 99};
+    rec_row_t row;
+    size_t pos = 0;
+
+    (void)state;
+    for (int i = 0; i < DISTINCT + REPEATS; i++) {
+        char id[32];
+        int n = i < DISTINCT ? i : repeated[i - DISTINCT];
+
+        snprintf(id, sizeof(id), "inst-%03d", n);
+        make_record(&r[i], id, n % 2 ? "tok-odd" : "tok-even", NOW + i);
+    }
+
+    json_t *doc = gw_records_json("0123456789abcdef", r, DISTINCT + REPEATS, NULL, 0);
+    assert_non_null(doc);
+    size_t listed = json_array_size(json_object_get(doc, "instances"));
+    assert_true(listed >= DISTINCT && listed <= DISTINCT + REPEATS);
+    assert_int_equal(json_array_size(json_object_get(doc, "tokens")), 2);
+
+    for (int i = 0; i < DISTINCT + REPEATS; i++) {
+        next_row(doc, &pos, &row);
+        assert_string_equal(id_at(doc, "instances", row.instance), r[i].instance_id);
+        assert_string_equal(id_at(doc, "tokens", row.token), r[i].token_id);
+        assert_int_equal(row.time, NOW + i);
+    }
+    assert_rows_end(doc, pos);
     json_decref(doc);
 }
 
@@ -315,7 +503,9 @@ int main(void)
         cmocka_unit_test(admit_503_by_status),
         cmocka_unit_test(admit_two_authorizations),
         cmocka_unit_test(records_body),
+        cmocka_unit_test(records_body_empty),
         cmocka_unit_test(records_body_escapes),
+        cmocka_unit_test(records_body_many_instances),
     };
     if (sodium_init() < 0)
         return 1;

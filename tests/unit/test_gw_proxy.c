@@ -26,6 +26,7 @@
 #include "http/http.h"
 #include "http/server_internal.h"
 #include "util/clock.h"
+#include "util/rec_rows.h"
 
 /* ---- shared state of the fakes (guarded by fake_lock) ---- */
 
@@ -363,6 +364,48 @@ static void held_poll_expire(uv_timer_t *timer)
     http_respond(h->ex, 304, NULL, NULL, NULL, 0);
 }
 
+/* A row value as JSON: null for -1 (unknown), as the "records" form sent it. */
+static json_t *known_or_null(int64_t value)
+{
+    return value < 0 ? json_null() : json_integer(value);
+}
+
+/* Append the records of the post's "rows" to records as objects with the
+ * fields of the "records" form: null for an unknown value or no token, and
+ * usage_estimated only when set. Returns 0, or -1 with error set when a
+ * row is invalid. */
+static int rows_to_records(json_t *body, json_t *records, char *error, size_t error_size)
+{
+    json_t *instances = json_object_get(body, "instances");
+    json_t *tokens = json_object_get(body, "tokens");
+    json_t *rows = json_object_get(body, "rows");
+    const char *text = json_string_value(rows);
+    size_t len = json_string_length(rows), pos = 0;
+    rec_row_t row;
+    int rc;
+
+    while ((rc = rec_rows_next(text, len, &pos, json_array_size(instances),
+                               json_array_size(tokens), &row, error, error_size)) == 1) {
+        json_t *rec = json_object();
+
+        json_object_set(rec, "instance_id", json_array_get(instances, (size_t)row.instance));
+        json_object_set(rec, "token_id", row.token >= 0
+                                             ? json_array_get(tokens, (size_t)row.token)
+                                             : json_null());
+        json_object_set_new(rec, "time", json_integer(row.time));
+        json_object_set_new(rec, "status", json_integer(row.status));
+        json_object_set_new(rec, "latency_ms", json_integer(row.latency_ms));
+        json_object_set_new(rec, "ttfb_ms", known_or_null(row.ttfb_ms));
+        json_object_set_new(rec, "prompt_tokens", known_or_null(row.prompt_tokens));
+        json_object_set_new(rec, "completion_tokens", known_or_null(row.completion_tokens));
+        json_object_set_new(rec, "cancelled", json_boolean(row.flags & REC_ROW_CANCELLED));
+        if (row.flags & REC_ROW_USAGE_ESTIMATED)
+            json_object_set_new(rec, "usage_estimated", json_true());
+        json_array_append_new(records, rec);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
 static void fake_control(http_exchange_t *ex)
 {
     const http_request_t *req = http_exchange_request(ex);
@@ -418,11 +461,23 @@ static void fake_control(http_exchange_t *ex)
             return;
         }
         json_t *body = json_loadb(req->body, req->body_len, 0, NULL);
+        char error[256] = "";
+        json_t *records = json_array();
+        json_array_extend(records, json_object_get(body, "records"));
+        if (body == NULL || rows_to_records(body, records, error, sizeof(error)) != 0) {
+            fprintf(stderr, "fake server: invalid records post: %s\n",
+                    body == NULL ? "not JSON" : error);
+            json_decref(records);
+            json_decref(body);
+            http_respond_error(ex, 400, "bad_request", error, NULL);
+            return;
+        }
         pthread_mutex_lock(&fake_lock);
-        json_array_extend(seen_records, json_object_get(body, "records"));
+        json_array_extend(seen_records, records);
         json_array_extend(seen_activity, json_object_get(body, "activity"));
         json_array_append(seen_gateway_ids, json_object_get(body, "gateway_id"));
         pthread_mutex_unlock(&fake_lock);
+        json_decref(records);
         json_decref(body);
         http_respond(ex, 204, NULL, NULL, NULL, 0);
         return;
