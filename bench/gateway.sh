@@ -4,7 +4,7 @@
 #
 #   make bench && bench/gateway.sh [--build DIR] [--duration S] [--conns "2 64"]
 #                                  [--rounds N] [--streams N] [--hold N] [--hold-s S]
-#                                  [--cases "load stream hold"]
+#                                  [--cases "load alone stream hold"]
 #
 # Targets, all in front of one bench backend (bench/backend.c):
 #   direct   the backend itself
@@ -12,9 +12,11 @@
 #   gateway  `nimdeck gateway` (token check, request records, one loop thread)
 #            fed by a `nimdeck up` whose agent runs the backend as a
 #            process-runtime instance
-# Cases: wrk at each connection count (small non-streamed completions), a
-# streaming case (time to first event and delay per event) and a concurrency
-# case (idle keep-alive and open SSE connections, with RSS per connection).
+# Cases: wrk at each connection count (small non-streamed completions), the
+# same for the gateway while the nimdeck server is paused (alone: no record
+# storage competing for the CPUs), a streaming case (time to first event and
+# delay per event) and a concurrency case (idle keep-alive and open SSE
+# connections, with RSS per connection).
 # Needs wrk and nginx (scripts/deps.sh --bench installs them); installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,10 +28,10 @@ streams=30
 hold=10000
 hold_s=3
 rounds=3
-cases="load stream hold"
+cases="load alone stream hold"
 
 usage() {
-    sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -80,6 +82,8 @@ nginx_pid=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    # A run stopped during the alone case must not leave the server paused.
+    [ -n "$up_pid" ] && kill -CONT "$up_pid" 2>/dev/null
     # Stop in the reverse order of the starts. nimdeck up stops its
     # instance (the backend) itself on SIGTERM.
     [ -n "$gw_pid" ] && kill -TERM "$gw_pid" 2>/dev/null
@@ -213,6 +217,7 @@ declare -A url
 url[direct]="http://127.0.0.1:$back_port"
 url[nginx]="http://127.0.0.1:$nginx_port/serve/$serve_path"
 url[gateway]="http://127.0.0.1:$gw_port/serve/$serve_path"
+url[alone]=${url[gateway]}
 declare -A port=([direct]=$back_port [nginx]=$nginx_port [gateway]=$gw_port)
 targets="direct nginx gateway"
 
@@ -242,7 +247,14 @@ median() {
 
 backend_pid=$(pgrep -f "bench-backend --port $back_port" | head -1)
 nginx_worker=$(ps -o pid= --ppid "$nginx_pid" | head -1 | tr -d ' ')
-declare -A cpu_pids=([direct]=$backend_pid [nginx]=$nginx_worker [gateway]=$gw_pid)
+declare -A cpu_pids=([direct]=$backend_pid [nginx]=$nginx_worker [gateway]=$gw_pid
+    [alone]=$gw_pid)
+# alone: the gateway again, with the nimdeck server stopped (SIGSTOP) for the
+# run, so the server's storing of request records does not compete for the
+# CPUs. Its records wait in the gateway (at most 10 000, the rest are
+# dropped with a warning in its log) and are posted after SIGCONT.
+load_targets=$targets
+has_case alone && load_targets+=" alone"
 declare -A rps p50 p99 ticks reqs server_ticks
 has_case load || conns=""
 if [ -n "$conns" ]; then
@@ -256,12 +268,14 @@ for c in $conns; do
     done
     declare -A runs_rps=() runs_p50=() runs_p99=()
     for round in $(seq 1 "$rounds"); do
-        for t in $targets; do
+        for t in $load_targets; do
             before=$(cpu_ticks ${cpu_pids[$t]})
             server_before=$(cpu_ticks "$up_pid")
+            [ "$t" = alone ] && kill -STOP "$up_pid"
             out=$(BENCH_TOKEN=$gw_token timeout $((duration + 30)) wrk -t1 -c"$c" \
                 -d"${duration}s" --timeout 5s -s bench/wrk.lua "${url[$t]}/v1/chat/completions" |
                 grep '^RESULT')
+            [ "$t" = alone ] && kill -CONT "$up_pid"
             if [ "$(field "$out" errors)" != 0 ] || [ "$(field "$out" non2xx)" != 0 ]; then
                 echo "bench: $t at $c connections had errors: $out" >&2
                 exit 1
@@ -274,7 +288,7 @@ for c in $conns; do
             runs_p99[$t]+=" $(field "$out" p99_us)"
         done
     done
-    for t in $targets; do
+    for t in $load_targets; do
         rps[$t,$c]=$(median ${runs_rps[$t]})
         p50[$t,$c]=$(median ${runs_p50[$t]})
         p99[$t,$c]=$(median ${runs_p99[$t]})
@@ -294,7 +308,7 @@ if [ -n "$conns" ]; then
         "CPU us/req" "server us"
 fi
 for c in $conns; do
-    for t in $targets; do
+    for t in $load_targets; do
         server=-
         [ "$t" = gateway ] && server=$(cpu_per_req "${server_ticks[$t,$c]}" "${reqs[$t,$c]}")
         printf '%-8s %6s %10s %9s %9s %11s %11s\n' "$t" "$c" "${rps[$t,$c]}" "${p50[$t,$c]}" \
@@ -309,6 +323,13 @@ for c in $conns; do
         -v dp50="${p50[direct,$c]}" -v dp99="${p99[direct,$c]}" 'BEGIN {
         printf "%s connections: gateway/nginx throughput %.2f; added over direct: gateway p50 %+d us, p99 %+d us; nginx p50 %+d us, p99 %+d us\n",
             c, g / n, gp50 - dp50, gp99 - dp99, np50 - dp50, np99 - dp99 }'
+    if has_case alone; then
+        awk -v c="$c" -v g="${rps[alone,$c]}" -v n="${rps[nginx,$c]}" \
+            -v gp50="${p50[alone,$c]}" -v gp99="${p99[alone,$c]}" \
+            -v dp50="${p50[direct,$c]}" -v dp99="${p99[direct,$c]}" 'BEGIN {
+            printf "%s connections, server paused: gateway/nginx throughput %.2f; added over direct: p50 %+d us, p99 %+d us\n",
+                c, g / n, gp50 - dp50, gp99 - dp99 }'
+    fi
 done
 
 # ---- streaming ----
