@@ -52,6 +52,12 @@ struct gw_records {
     gw_record_t *spare;        /* as many, swapped with pending by each post */
     gw_poster_t *poster;       /* records thread only */
     buf_t body;                /* records thread only: the post's JSON text */
+    /* Records thread only: the text of a post that failed, sent again
+     * unchanged before anything newer. A post that timed out may still
+     * reach the server, which stores each batch number once. */
+    buf_t retry;
+    size_t retry_records;
+    int64_t next_batch;        /* records thread only: the number of the next post */
     size_t num_pending;
     size_t dropped;            /* records lost to the bound since the last warning */
 
@@ -208,20 +214,11 @@ static int gw_batch_take(gw_records_t *records, gw_batch_t *batch)
     return 0;
 }
 
-/* A failed post puts its records back in front (as many as fit) and marks
- * its instances changed again; caller holds the lock. */
+/* A failed post marks its instances changed again, so the next post
+ * carries their current activity; caller holds the lock. Its records stay
+ * in the retry text. */
 static void gw_batch_return(gw_records_t *records, const gw_batch_t *batch)
 {
-    size_t room = GW_RECORDS_MAX_PENDING - records->num_pending;
-    size_t back = batch->num_records < room ? batch->num_records : room;
-
-    memmove(records->pending + back, records->pending,
-            records->num_pending * sizeof(*records->pending));
-    memcpy(records->pending, batch->records + (batch->num_records - back),
-           back * sizeof(*records->pending));
-    records->num_pending += back;
-    records->dropped += batch->num_records - back;
-
     for (size_t i = 0; i < batch->num_activity; i++) {
         gw_activity_entry_t *entry = gw_activity_find(records, batch->activity[i].instance_id);
         if (entry != NULL)
@@ -232,24 +229,17 @@ static void gw_batch_return(gw_records_t *records, const gw_batch_t *batch)
 /* Results of one post. */
 enum { GW_POST_OK = 0, GW_POST_RETRY = -1, GW_POST_REJECTED = -2 };
 
-static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
+/* POST body, which carries num_records records, and log the outcome. */
+static int gw_body_post(gw_records_t *records, const buf_t *body, size_t num_records)
 {
     char error[512] = "";
     long status = 0;
     int ok = 0;
 
-    buf_reset(&records->body);
-    if (gw_records_text(records->gateway_id, batch->records, batch->num_records,
-                        batch->activity, batch->num_activity, &records->body) != 0)
-        return GW_POST_RETRY;
-    if (gw_poster_post(records->poster, records->body.data, records->body.len,
-                       GW_RECORDS_TIMEOUT_MS, &status, error, sizeof(error)) == 0 &&
+    if (gw_poster_post(records->poster, body->data, body->len, GW_RECORDS_TIMEOUT_MS, &status,
+                       error, sizeof(error)) == 0 &&
         status >= 200 && status < 300)
         ok = 1;
-    /* A batch of thousands of records grows the body to megabytes; that
-     * much is not kept for the quiet times. */
-    if (records->body.cap > GW_RECORDS_BODY_KEEP)
-        buf_free(&records->body);
 
     /* The same body would be rejected again and hold up every later record,
      * for example when this gateway sends a field an older server does not
@@ -257,7 +247,7 @@ static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
     if (!ok && status == 400) {
         log_error("gateway", "the server rejected %zu request records with 400: %s; dropping "
                   "them (run the gateway and the server from the same nimdeck version)",
-                  batch->num_records, error[0] ? error : "no detail");
+                  num_records, error[0] ? error : "no detail");
         return GW_POST_REJECTED;
     }
 
@@ -271,12 +261,56 @@ static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
         records->failures++;
         if (records->failures == 1 || now - records->last_error_log_ms >= GW_RECORDS_LOG_EVERY_MS) {
             log_warn("gateway", "posting %zu records to %s/api/v1/gateway/records failed "
-                     "(%zu in a row): %s; retrying", batch->num_records, records->server_url,
+                     "(%zu in a row): %s; retrying", num_records, records->server_url,
                      records->failures, error[0] ? error : "no detail");
             records->last_error_log_ms = now;
         }
     }
     return ok ? GW_POST_OK : GW_POST_RETRY;
+}
+
+/* Write batch under the next batch number and post it. A failed post's
+ * text moves to records->retry. */
+static int gw_batch_post(gw_records_t *records, const gw_batch_t *batch)
+{
+    buf_reset(&records->body);
+    if (gw_records_text(records->gateway_id, records->next_batch, batch->records,
+                        batch->num_records, batch->activity, batch->num_activity,
+                        &records->body) != 0) {
+        log_error("gateway", "out of memory writing a post of %zu request records; dropping "
+                  "them", batch->num_records);
+        return GW_POST_REJECTED;
+    }
+    records->next_batch++;
+
+    int rc = gw_body_post(records, &records->body, batch->num_records);
+    if (rc == GW_POST_RETRY) {
+        buf_t kept = records->retry;
+        records->retry = records->body;
+        records->retry_records = batch->num_records;
+        records->body = kept;
+        buf_reset(&records->body);
+    }
+
+    /* A batch of thousands of records grows the body to megabytes; that
+     * much is not kept for the quiet times. */
+    if (records->body.cap > GW_RECORDS_BODY_KEEP)
+        buf_free(&records->body);
+    return rc;
+}
+
+/* Post the text of a failed post again. Returns GW_POST_OK when nothing is
+ * left to retry. */
+static int gw_retry_post(gw_records_t *records)
+{
+    int rc = gw_body_post(records, &records->retry, records->retry_records);
+    if (rc == GW_POST_RETRY)
+        return rc;
+    if (records->retry.cap > GW_RECORDS_BODY_KEEP)
+        buf_free(&records->retry);
+    else
+        buf_reset(&records->retry);
+    return GW_POST_OK;
 }
 
 /* The batch's records array becomes the spare again; caller holds the lock. */
@@ -297,6 +331,17 @@ static void gw_records_flush(gw_records_t *records)
                  "(at most %d wait)", records->dropped, GW_RECORDS_MAX_PENDING);
         records->dropped = 0;
     }
+
+    /* Nothing newer goes out while a failed post is still unsent, so the
+     * server receives the batch numbers in order. */
+    if (records->retry.len > 0) {
+        pthread_mutex_unlock(&records->lock);
+        int retry_rc = gw_retry_post(records);
+        pthread_mutex_lock(&records->lock);
+        if (retry_rc != GW_POST_OK)
+            return;
+    }
+
     if (gw_batch_take(records, &batch) != 0)
         return;
     if (batch.num_records == 0 && batch.num_activity == 0) {
@@ -308,8 +353,7 @@ static void gw_records_flush(gw_records_t *records)
     int rc = gw_batch_post(records, &batch);
     pthread_mutex_lock(&records->lock);
 
-    if (rc == GW_POST_REJECTED)
-        batch.num_records = 0;   /* dropped; the activity goes out again */
+    /* A rejected batch is dropped, but its activity goes out again. */
     if (rc != GW_POST_OK)
         gw_batch_return(records, &batch);
     gw_batch_free(records, &batch);
@@ -319,7 +363,7 @@ static int gw_records_due(const gw_records_t *records)
 {
     int64_t now = clock_mono_ms();
 
-    if (records->num_pending > 0)
+    if (records->num_pending > 0 || records->retry.len > 0)
         return 1;
     for (size_t i = 0; i < records->num_activity; i++) {
         if (gw_activity_due(&records->activity[i], now))
@@ -364,6 +408,7 @@ static void gw_records_free(gw_records_t *records)
     free(records->spare);
     gw_poster_free(records->poster);
     buf_free(&records->body);
+    buf_free(&records->retry);
     free(records->activity);
     free(records->server_url);
     free(records->api_token);
@@ -390,6 +435,7 @@ gw_records_t *gw_records_start(const char *server_url, const char *api_token, ch
     pthread_cond_init(&records->wake, &attr);
     pthread_condattr_destroy(&attr);
 
+    records->next_batch = 1;
     records->server_url = strdup(server_url);
     records->api_token = api_token ? strdup(api_token) : NULL;
     records->pending = calloc(GW_RECORDS_MAX_PENDING, sizeof(*records->pending));

@@ -94,6 +94,22 @@ static int gw_text_strings(buf_t *out, const char *key, const gw_strings_t *stri
     return rc;
 }
 
+/* A count above the server's maximum (util/rec_rows.h) would get the whole
+ * post rejected, so an implausible count from a model server is sent as
+ * unknown. */
+static int64_t gw_row_count(int64_t count)
+{
+    return count < 0 || count > REC_TOKENS_MAX ? -1 : count;
+}
+
+/* A duration is capped at the server's maximum for the same reason. */
+static int64_t gw_row_duration(int64_t ms, int64_t unknown)
+{
+    if (ms < 0)
+        return unknown;
+    return ms > REC_DURATION_MAX_MS ? REC_DURATION_MAX_MS : ms;
+}
+
 /* Append the "instances", "tokens" and "rows" members for records. */
 static int gw_text_rows(buf_t *out, const gw_record_t *records, size_t num_records)
 {
@@ -108,12 +124,12 @@ static int gw_text_rows(buf_t *out, const gw_record_t *records, size_t num_recor
         rec_row_t row = {
             .instance = (int64_t)gw_strings_index(&instances, r->instance_id),
             .token = r->token_id[0] ? (int64_t)gw_strings_index(&tokens, r->token_id) : -1,
-            .time = r->time,
+            .time = r->time < 0 ? 0 : r->time > REC_TIME_MAX ? REC_TIME_MAX : r->time,
             .status = r->status,
-            .latency_ms = r->latency_ms,
-            .ttfb_ms = r->ttfb_ms < 0 ? -1 : r->ttfb_ms,
-            .prompt_tokens = r->prompt_tokens < 0 ? -1 : r->prompt_tokens,
-            .completion_tokens = r->completion_tokens < 0 ? -1 : r->completion_tokens,
+            .latency_ms = gw_row_duration(r->latency_ms, 0),
+            .ttfb_ms = gw_row_duration(r->ttfb_ms, -1),
+            .prompt_tokens = gw_row_count(r->prompt_tokens),
+            .completion_tokens = gw_row_count(r->completion_tokens),
             .flags = (r->cancelled ? REC_ROW_CANCELLED : 0) |
                      (r->usage_estimated ? REC_ROW_USAGE_ESTIMATED : 0),
         };
@@ -133,12 +149,15 @@ static int gw_text_rows(buf_t *out, const gw_record_t *records, size_t num_recor
     return rc;
 }
 
-int gw_records_text(const char *gateway_id, const gw_record_t *records, size_t num_records,
-                    const gw_activity_t *activity, size_t num_activity, buf_t *out)
+int gw_records_text(const char *gateway_id, int64_t batch, const gw_record_t *records,
+                    size_t num_records, const gw_activity_t *activity, size_t num_activity,
+                    buf_t *out)
 {
     int rc = buf_append_str(out, "{\"gateway_id\":");
 
     rc |= gw_text_string(out, gateway_id);
+    rc |= buf_append_str(out, ",\"batch\":");
+    rc |= gw_text_int(out, batch);
     rc |= gw_text_rows(out, records, num_records);
     rc |= buf_append_str(out, ",\"activity\":[");
     for (size_t i = 0; i < num_activity; i++) {
@@ -160,7 +179,7 @@ json_t *gw_records_json(const char *gateway_id, const gw_record_t *records, size
     buf_t text = BUF_INIT;
     json_t *doc = NULL;
 
-    if (gw_records_text(gateway_id, records, num_records, activity, num_activity, &text) == 0)
+    if (gw_records_text(gateway_id, 1, records, num_records, activity, num_activity, &text) == 0)
         doc = json_loadb(text.data, text.len, 0, NULL);
     buf_free(&text);
     return doc;

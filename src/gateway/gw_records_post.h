@@ -3,15 +3,17 @@
 #define NIMDECK_GATEWAY_GW_RECORDS_POST_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gateway/gw_records.h"
 #include "util/buf.h"
 
-/* Append the POST body {"gateway_id", "instances", "tokens", "rows",
- * "activity"} to out, with the records as lines of util/rec_rows.h.
+/* Append the POST body {"gateway_id", "batch", "instances", "tokens",
+ * "rows", "activity"} to out, with the records as lines of util/rec_rows.h.
  * Returns 0, or -1 when memory runs out. */
-int gw_records_text(const char *gateway_id, const gw_record_t *records, size_t num_records,
-                    const gw_activity_t *activity, size_t num_activity, buf_t *out);
+int gw_records_text(const char *gateway_id, int64_t batch, const gw_record_t *records,
+                    size_t num_records, const gw_activity_t *activity, size_t num_activity,
+                    buf_t *out);
 
 /* A libcurl handle for POSTs of JSON text to one URL, kept between posts so
  * its connection to the server is reused. Use it from one thread at a time. */

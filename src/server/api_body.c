@@ -185,3 +185,21 @@ int api_fail_json_syntax(api_error_t *err, const json_error_t *jerr)
                     "the request body is not valid JSON: %s (line %d, column %d)", text,
                     jerr->line, jerr->column);
 }
+
+int api_check_items(api_error_t *err, const json_t *items, const char *key,
+                    const api_field_t *fields)
+{
+    json_t *item;
+    size_t i;
+    char where[64];
+
+    /* A post may carry thousands of items: the item's path is written only
+     * when it fails, and the check then runs again to name it. */
+    json_array_foreach((json_t *)items, i, item) {
+        if (api_check_fields(err, item, fields, "") == 0)
+            continue;
+        snprintf(where, sizeof(where), "%.32s[%zu]", key, i);
+        return api_check_fields(err, item, fields, where);
+    }
+    return 0;
+}

@@ -3,16 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/api_records.h"
 #include "server/server_internal.h"
 #include "util/clock.h"
 #include "util/log.h"
-#include "util/rec_rows.h"
 
 #define API_STATE_WAIT_MAX_S 30
-/* Records one report may carry. */
-#define API_RECORDS_MAX 10000
-/* Longest instance or token id in a post, with its NUL; ids are far shorter. */
-#define API_ID_MAX 128
 
 static void api_state_evaluate(server_waiter_t *w, int timed_out)
 {
@@ -63,63 +59,12 @@ int api_gateway_state(api_ctx_t *ctx, api_error_t *err)
     return 0;
 }
 
-static const api_field_t api_record_fields[] = {
-    {"instance_id", API_JSON_STRING, 1},
-    {"token_id", API_JSON_STRING | API_JSON_NULL, 0},
-    {"time", API_JSON_INTEGER, 1},
-    {"status", API_JSON_INTEGER, 1},
-    {"latency_ms", API_JSON_NUMBER, 0},
-    {"ttfb_ms", API_JSON_NUMBER | API_JSON_NULL, 0},
-    {"prompt_tokens", API_JSON_INTEGER | API_JSON_NULL, 0},
-    {"completion_tokens", API_JSON_INTEGER | API_JSON_NULL, 0},
-    {"cancelled", API_JSON_BOOLEAN | API_JSON_INTEGER, 0},
-    /* NOTE: accepted but not stored yet; the token counts are kept as sent. */
-    {"usage_estimated", API_JSON_BOOLEAN, 0},
-    {NULL, 0, 0},
-};
-
 static const api_field_t api_activity_fields[] = {
     {"instance_id", API_JSON_STRING, 1},
     {"last_activity_at", API_JSON_INTEGER | API_JSON_NULL, 0},
     {"in_flight", API_JSON_INTEGER, 0},
     {NULL, 0, 0},
 };
-
-/* Check every item of the array at key against fields. */
-static int api_check_items(api_error_t *err, json_t *items, const char *key,
-                           const api_field_t *fields)
-{
-    json_t *item;
-    size_t i;
-    char where[48];
-
-    /* A post carries thousands of items: the item's path is written only
-     * when it fails, and the check then runs again to name it. */
-    json_array_foreach(items, i, item) {
-        if (api_check_fields(err, item, fields, "") == 0)
-            continue;
-        snprintf(where, sizeof(where), "%s[%zu]", key, i);
-        return api_check_fields(err, item, fields, where);
-    }
-    return 0;
-}
-
-/* Read one record object, already checked against api_record_fields. */
-static void api_read_record(json_t *item, store_record_t *r)
-{
-    json_t *ttfb = json_object_get(item, "ttfb_ms");
-
-    r->instance_id = json_string_value(json_object_get(item, "instance_id"));
-    r->token_id = json_string_value(json_object_get(item, "token_id"));
-    r->time = json_integer_value(json_object_get(item, "time"));
-    r->status = (int)json_integer_value(json_object_get(item, "status"));
-    r->latency_ms = json_number_value(json_object_get(item, "latency_ms"));
-    r->ttfb_ms = json_is_number(ttfb) ? json_number_value(ttfb) : -1;
-    r->prompt_tokens = json_integer_value(json_object_get(item, "prompt_tokens"));
-    r->completion_tokens = json_integer_value(json_object_get(item, "completion_tokens"));
-    r->cancelled = json_is_true(json_object_get(item, "cancelled")) ||
-                   json_integer_value(json_object_get(item, "cancelled")) != 0;
-}
 
 /* Apply the activity entries of one gateway's report. */
 static void api_apply_activity(server_t *srv, const char *gateway_id, json_t *activity)
@@ -144,78 +89,11 @@ static void api_apply_activity(server_t *srv, const char *gateway_id, json_t *ac
     }
 }
 
-/* The instance or token ids at key: an array of strings the rows refer to
- * by index. Returns the count, or -1 with err set. */
-static json_int_t api_read_ids(api_error_t *err, json_t *ids, const char *key,
-                               const char ***out)
-{
-    json_t *item;
-    size_t i, count = json_array_size(ids);
-
-    *out = calloc(count ? count : 1, sizeof(**out));
-    if (*out == NULL)
-        return api_fail(err, 500, "internal", NULL, "out of memory reading %s", key);
-    json_array_foreach(ids, i, item) {
-        if (!json_is_string(item) || json_string_length(item) >= API_ID_MAX) {
-            free(*out);
-            *out = NULL;
-            return api_fail(err, 400, "bad_request", key,
-                            "\"%s[%zu]\" must be a string of at most %d characters", key, i,
-                            API_ID_MAX - 1);
-        }
-        (*out)[i] = json_string_value(item);
-    }
-    return (json_int_t)count;
-}
-
-/* Append the compact rows of the body to batch (which has room for them).
- * Returns 0, or -1 with err set. */
-static int api_read_rows(api_error_t *err, json_t *body, store_record_t *batch, size_t *count)
-{
-    json_t *rows = json_object_get(body, "rows");
-    const char **instances = NULL, **tokens = NULL;
-    const char *text = json_string_value(rows);
-    size_t len = json_string_length(rows), pos = 0;
-    char why[160];
-    rec_row_t row;
-    int rc;
-
-    json_int_t num_instances = api_read_ids(err, json_object_get(body, "instances"),
-                                            "instances", &instances);
-    json_int_t num_tokens = num_instances < 0 ? -1 : api_read_ids(
-        err, json_object_get(body, "tokens"), "tokens", &tokens);
-    if (num_instances < 0 || num_tokens < 0) {
-        free(instances);
-        return -1;
-    }
-
-    while ((rc = rec_rows_next(text, len, &pos, (size_t)num_instances, (size_t)num_tokens, &row,
-                               why, sizeof(why))) == 1) {
-        batch[(*count)++] = (store_record_t){
-            .instance_id = instances[row.instance],
-            .token_id = row.token >= 0 ? tokens[row.token] : NULL,
-            .time = row.time,
-            .status = (int)row.status,
-            .latency_ms = (double)row.latency_ms,
-            .ttfb_ms = (double)row.ttfb_ms,
-            /* Unknown counts are stored as 0, as a JSON null is. */
-            .prompt_tokens = row.prompt_tokens < 0 ? 0 : row.prompt_tokens,
-            .completion_tokens = row.completion_tokens < 0 ? 0 : row.completion_tokens,
-            .cancelled = (row.flags & REC_ROW_CANCELLED) != 0,
-        };
-    }
-    /* The strings stay alive in body; the id arrays only pointed at them. */
-    free(instances);
-    free(tokens);
-    if (rc < 0)
-        return api_fail(err, 400, "bad_request", "rows", "invalid \"rows\": %s", why);
-    return 0;
-}
-
 int api_gateway_records(api_ctx_t *ctx, api_error_t *err)
 {
     static const api_field_t fields[] = {
         {"gateway_id", API_JSON_STRING, 0},
+        {"batch", API_JSON_INTEGER, 0},
         {"records", API_JSON_ARRAY, 0},
         {"instances", API_JSON_ARRAY, 0},
         {"tokens", API_JSON_ARRAY, 0},
@@ -223,47 +101,48 @@ int api_gateway_records(api_ctx_t *ctx, api_error_t *err)
         {"activity", API_JSON_ARRAY, 0},
         {NULL, 0, 0},
     };
-    json_t *records, *activity, *item;
-    size_t i, count;
+    store_record_t *records;
+    size_t count;
 
     if (api_check_body(ctx, err, fields) != 0)
         return -1;
-    records = json_object_get(ctx->body, "records");
-    activity = json_object_get(ctx->body, "activity");
-    json_t *rows = json_object_get(ctx->body, "rows");
+    json_t *activity = json_object_get(ctx->body, "activity");
     json_t *gateway = json_object_get(ctx->body, "gateway_id");
-    size_t num_rows = rec_rows_count(json_string_value(rows), json_string_length(rows));
-    count = json_array_size(records) + num_rows;
+    json_t *batch = json_object_get(ctx->body, "batch");
     /* A gateway that sends no id is counted as the gateway "". */
-    if (gateway != NULL && json_string_length(gateway) > 64)
-        return api_fail(err, 400, "bad_request", NULL,
+    const char *gateway_id = gateway ? json_string_value(gateway) : "";
+
+    if (json_string_length(gateway) > 64)
+        return api_fail(err, 400, "bad_request", "gateway_id",
                         "\"gateway_id\" must be a string of at most 64 characters");
-    if (count > API_RECORDS_MAX)
-        return api_fail(err, 400, "bad_request", NULL,
-                        "\"records\" and \"rows\" hold %zu records; at most %d are accepted "
-                        "in one post", count, API_RECORDS_MAX);
-    if (api_check_items(err, records, "records", api_record_fields) != 0 ||
-        api_check_items(err, activity, "activity", api_activity_fields) != 0)
+    if (batch != NULL && json_integer_value(batch) < 1)
+        return api_fail(err, 400, "bad_request", "batch",
+                        "\"batch\" must be a post number of 1 or more, got %lld",
+                        (long long)json_integer_value(batch));
+    if (api_check_items(err, activity, "activity", api_activity_fields) != 0 ||
+        api_read_records(err, ctx->body, &records, &count) != 0)
         return -1;
 
-    store_record_t *batch = calloc(count ? count : 1, sizeof(*batch));
-    if (batch == NULL)
-        return api_fail(err, 500, "internal", NULL, "out of memory reading records");
-    json_array_foreach(records, i, item) {
-        api_read_record(item, &batch[i]);
-    }
-    count = json_array_size(records);
-    if (rows != NULL && api_read_rows(err, ctx->body, batch, &count) != 0) {
-        free(batch);
-        return -1;
+    /* A gateway sends a post again, unchanged, when the first try timed
+     * out; the first try may still have arrived. */
+    int64_t number = json_integer_value(batch);
+    if (batch != NULL && gateway_id[0] != '\0' &&
+        server_batch_stored(ctx->srv, gateway_id, number)) {
+        log_info(SERVER_LOG, "gateway %s sent records batch %lld again; it is stored already",
+                 gateway_id, (long long)number);
+        free(records);
+        api_reply_empty(ctx, 204);
+        return 0;
     }
 
-    int rc = ctx->srv->store->ops->records_insert(ctx->srv->store, batch, count);
-    free(batch);
+    int rc = ctx->srv->store->ops->records_insert(ctx->srv->store, records, count);
+    free(records);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "saving request records");
+    if (batch != NULL && gateway_id[0] != '\0')
+        server_batch_remember(ctx->srv, gateway_id, number, clock_mono_ms());
 
-    api_apply_activity(ctx->srv, gateway ? json_string_value(gateway) : "", activity);
+    api_apply_activity(ctx->srv, gateway_id, activity);
     api_reply_empty(ctx, 204);
     return 0;
 }

@@ -46,6 +46,16 @@ typedef struct {
     int64_t refreshed_ms;    /* monotonic clock of the last report */
 } server_activity_t;
 
+/* Gateways whose last stored records batch the server remembers. */
+#define SERVER_BATCH_GATEWAYS 256
+
+/* The number of the last records batch stored from one gateway. */
+typedef struct {
+    char gateway_id[65];
+    int64_t batch;
+    int64_t seen_ms;         /* monotonic clock of the last post */
+} server_batch_t;
+
 struct server {
     char data_dir[PATH_MAX];
     char listen_host[256];
@@ -83,6 +93,9 @@ struct server {
 
     server_activity_t *activity;
     size_t activity_count, activity_cap;
+
+    server_batch_t batches[SERVER_BATCH_GATEWAYS];
+    size_t batch_count;
 
     /* Instances whose stop request has already been sent to their agent. A
      * work poll returns at once only for stops that were not sent yet. */
@@ -170,6 +183,11 @@ int api_check_fields(api_error_t *err, const json_t *obj, const api_field_t *fie
 /* Fail with a 400 for a request body that jansson could not parse, with
  * jansson's message, line and column. Returns -1. */
 int api_fail_json_syntax(api_error_t *err, const json_error_t *jerr);
+
+/* Run api_check_fields on every item of the array items (NULL counts as
+ * empty), naming a failed item "key[i]". */
+int api_check_items(api_error_t *err, const json_t *items, const char *key,
+                    const api_field_t *fields);
 
 /* Run api_check_fields on the request body. An absent body counts as {}. */
 int api_check_body(api_ctx_t *ctx, api_error_t *err, const api_field_t *fields);
@@ -391,6 +409,17 @@ void server_idle_tick(uv_timer_t *timer);
  * agent_timeout_ms (counted from the server's start at the earliest) and
  * put their leased, not yet started instances back in the queue. */
 void server_check_agents(server_t *srv, int64_t now);
+
+/* ---- Records batches per gateway (server_batches.c) ---- */
+
+/* Whether batch of gateway_id is stored already: a gateway sends a post
+ * again, unchanged, when the first try timed out, and that first try may
+ * still arrive. */
+int server_batch_stored(const server_t *srv, const char *gateway_id, int64_t batch);
+
+/* Remember that batch of gateway_id is stored. The least recently seen
+ * gateway is forgotten when SERVER_BATCH_GATEWAYS are remembered. */
+void server_batch_remember(server_t *srv, const char *gateway_id, int64_t batch, int64_t now_ms);
 
 /* ---- In-flight requests per gateway (server_activity.c) ---- */
 

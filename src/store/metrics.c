@@ -68,8 +68,13 @@ static int metrics_on_record(const store_record_t *r, void *user)
     b->requests++;
     if (r->status >= 500 || r->cancelled)
         b->errors++;
-    b->prompt_tokens += r->prompt_tokens;
-    b->completion_tokens += r->completion_tokens;
+    /* Posts are range-checked, but a database written before those checks
+     * may hold any value: the sums stop at INT64_MAX instead of wrapping. */
+    if (__builtin_add_overflow(b->prompt_tokens, r->prompt_tokens, &b->prompt_tokens))
+        b->prompt_tokens = INT64_MAX;
+    if (__builtin_add_overflow(b->completion_tokens, r->completion_tokens,
+                               &b->completion_tokens))
+        b->completion_tokens = INT64_MAX;
     b->latency_sum += r->latency_ms;
     if (r->ttfb_ms >= 0) {
         b->ttft_sum += r->ttfb_ms;
@@ -156,10 +161,12 @@ static json_t *metrics_series(metrics_acc_t *acc, json_t *time, json_t *totals)
             json_array_append_new(arrays[fixed + (size_t)m],
                                   metrics_mean(b->machine[m], b->machine_count[m]));
 
-        sums[0] += b->requests;
-        sums[1] += b->errors;
-        sums[2] += b->prompt_tokens;
-        sums[3] += b->completion_tokens;
+        const int64_t parts[4] = {b->requests, b->errors, b->prompt_tokens,
+                                  b->completion_tokens};
+        for (int k = 0; k < 4; k++) {
+            if (__builtin_add_overflow(sums[k], parts[k], &sums[k]))
+                sums[k] = INT64_MAX;
+        }
     }
 
     json_object_set_new(totals, "requests", json_integer(sums[0]));

@@ -13,12 +13,12 @@ static const struct {
 } rec_fields[REC_ROWS_FIELDS] = {
     {"instance", 0, 0},
     {"token", -1, 0},
-    {"time", 0, INT64_MAX},
+    {"time", 0, REC_TIME_MAX},
     {"status", 100, 599},
-    {"latency_ms", 0, INT64_MAX},
-    {"ttfb_ms", -1, INT64_MAX},
-    {"prompt_tokens", -1, INT64_MAX},
-    {"completion_tokens", -1, INT64_MAX},
+    {"latency_ms", 0, REC_DURATION_MAX_MS},
+    {"ttfb_ms", -1, REC_DURATION_MAX_MS},
+    {"prompt_tokens", -1, REC_TOKENS_MAX},
+    {"completion_tokens", -1, REC_TOKENS_MAX},
     {"flags", 0, REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED},
 };
 

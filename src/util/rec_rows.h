@@ -13,6 +13,14 @@
  * '\n', in the order of the fields below. Unknown values are -1. */
 #define REC_ROWS_FIELDS 9
 
+/* Largest values a record may carry, in either form of a post. They keep
+ * the server's sums of thousands of records far from overflow. */
+#define REC_TIME_MAX 253402300799999LL      /* ms: the end of the year 9999 */
+#define REC_DURATION_MAX_MS 2592000000LL    /* 30 days, for latency and ttfb */
+#define REC_TOKENS_MAX 1000000000LL         /* per request, for each count */
+/* Longest instance or token id, without the NUL; real ids are far shorter. */
+#define REC_ID_MAX 127
+
 #define REC_ROW_CANCELLED 1         /* the client disconnected first */
 #define REC_ROW_USAGE_ESTIMATED 2   /* completion_tokens counts content events */
 

@@ -27,13 +27,16 @@ static void fuzz_check_ranges(const rec_row_t *row, size_t num_instances, size_t
                "instance %lld of %zu", (long long)row->instance, num_instances);
     FUZZ_CHECK(row->token >= -1 && (row->token == -1 || (uint64_t)row->token < num_tokens),
                "token %lld of %zu", (long long)row->token, num_tokens);
-    FUZZ_CHECK(row->time >= 0, "time %lld", (long long)row->time);
+    FUZZ_CHECK(row->time >= 0 && row->time <= REC_TIME_MAX, "time %lld", (long long)row->time);
     FUZZ_CHECK(row->status >= 100 && row->status <= 599, "status %lld", (long long)row->status);
-    FUZZ_CHECK(row->latency_ms >= 0, "latency_ms %lld", (long long)row->latency_ms);
-    FUZZ_CHECK(row->ttfb_ms >= -1, "ttfb_ms %lld", (long long)row->ttfb_ms);
-    FUZZ_CHECK(row->prompt_tokens >= -1, "prompt_tokens %lld", (long long)row->prompt_tokens);
-    FUZZ_CHECK(row->completion_tokens >= -1, "completion_tokens %lld",
-               (long long)row->completion_tokens);
+    FUZZ_CHECK(row->latency_ms >= 0 && row->latency_ms <= REC_DURATION_MAX_MS,
+               "latency_ms %lld", (long long)row->latency_ms);
+    FUZZ_CHECK(row->ttfb_ms >= -1 && row->ttfb_ms <= REC_DURATION_MAX_MS, "ttfb_ms %lld",
+               (long long)row->ttfb_ms);
+    FUZZ_CHECK(row->prompt_tokens >= -1 && row->prompt_tokens <= REC_TOKENS_MAX,
+               "prompt_tokens %lld", (long long)row->prompt_tokens);
+    FUZZ_CHECK(row->completion_tokens >= -1 && row->completion_tokens <= REC_TOKENS_MAX,
+               "completion_tokens %lld", (long long)row->completion_tokens);
     FUZZ_CHECK((row->flags & ~(int64_t)(REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED)) == 0,
                "flags %lld", (long long)row->flags);
 }

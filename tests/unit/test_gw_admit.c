@@ -13,6 +13,7 @@
 
 #include "gateway/gw_admit.h"
 #include "gateway/gw_records.h"
+#include "gateway/gw_records_post.h"
 #include "gateway/gw_state.h"
 #include "util/rec_rows.h"
 
@@ -301,10 +302,14 @@ static void records_body(void **state_arg)
     r[1].prompt_tokens = -1;
     r[1].completion_tokens = 9;
     r[1].usage_estimated = 1;
-    /* The instance and token of the first record again, both flags. */
-    make_record(&r[2], "i1", "t1", INT64_MAX);
+    /* The instance and token of the first record again, both flags, and
+     * the largest values the server accepts (util/rec_rows.h). */
+    make_record(&r[2], "i1", "t1", REC_TIME_MAX);
     r[2].status = 599;
-    r[2].latency_ms = INT64_MAX;
+    r[2].latency_ms = REC_DURATION_MAX_MS;
+    r[2].ttfb_ms = REC_DURATION_MAX_MS;
+    r[2].prompt_tokens = REC_TOKENS_MAX;
+    r[2].completion_tokens = REC_TOKENS_MAX;
     r[2].cancelled = 1;
     r[2].usage_estimated = 1;
     /* A known instance with a new token. */
@@ -321,6 +326,9 @@ static void records_body(void **state_arg)
     assert_non_null(doc);
     assert_string_equal(json_string_value(json_object_get(doc, "gateway_id")),
                         "0123456789abcdef");
+    /* gw_records_json writes the body of a gateway's first post. */
+    assert_true(json_is_integer(json_object_get(doc, "batch")));
+    assert_int_equal(json_integer_value(json_object_get(doc, "batch")), 1);
     /* Only the compact form is sent. */
     assert_null(json_object_get(doc, "records"));
     assert_true(json_is_string(json_object_get(doc, "rows")));
@@ -361,12 +369,12 @@ static void records_body(void **state_arg)
     next_row(doc, &pos, &row);
     assert_int_equal(row.instance, 0);
     assert_int_equal(row.token, 0);
-    assert_int_equal(row.time, INT64_MAX);
+    assert_int_equal(row.time, REC_TIME_MAX);
     assert_int_equal(row.status, 599);
-    assert_int_equal(row.latency_ms, INT64_MAX);
-    assert_int_equal(row.ttfb_ms, 15);
-    assert_int_equal(row.prompt_tokens, 3);
-    assert_int_equal(row.completion_tokens, 7);
+    assert_int_equal(row.latency_ms, REC_DURATION_MAX_MS);
+    assert_int_equal(row.ttfb_ms, REC_DURATION_MAX_MS);
+    assert_int_equal(row.prompt_tokens, REC_TOKENS_MAX);
+    assert_int_equal(row.completion_tokens, REC_TOKENS_MAX);
     assert_int_equal(row.flags, REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED);
 
     next_row(doc, &pos, &row);
@@ -456,6 +464,68 @@ static void records_body_escapes(void **state)
     json_decref(doc);
 }
 
+/* The post's text names its batch number right after the gateway id, and
+ * a number past 2^31 is written in full. */
+static void records_text_batch_number(void **state)
+{
+    static const int64_t batches[] = {1, 2, 1000, 4294967297LL, INT64_MAX};
+    gw_record_t r;
+
+    (void)state;
+    make_record(&r, "i1", "t1", NOW);
+    for (size_t i = 0; i < sizeof(batches) / sizeof(batches[0]); i++) {
+        buf_t text = BUF_INIT;
+        char start[64];
+
+        assert_int_equal(gw_records_text("gw-1", batches[i], &r, 1, NULL, 0, &text), 0);
+        snprintf(start, sizeof(start), "{\"gateway_id\":\"gw-1\",\"batch\":%lld,",
+                 (long long)batches[i]);
+        if (text.len < strlen(start) || memcmp(text.data, start, strlen(start)) != 0)
+            fail_msg("batch %lld: expected the text to start with %s, got %.*s",
+                     (long long)batches[i], start, (int)text.len, text.data);
+
+        json_t *doc = json_loadb(text.data, text.len, 0, NULL);
+        assert_non_null(doc);
+        assert_int_equal(json_integer_value(json_object_get(doc, "batch")), batches[i]);
+        assert_int_equal(json_array_size(json_object_get(doc, "instances")), 1);
+        json_decref(doc);
+        buf_free(&text);
+    }
+}
+
+/* Values the server would reject are sent as unknown or capped, so one
+ * odd usage count from a model server cannot get a whole post dropped. */
+static void records_body_out_of_range(void **state)
+{
+    gw_record_t r;
+    rec_row_t row;
+    size_t pos = 0;
+
+    (void)state;
+    make_record(&r, "i1", "t1", NOW);
+    r.prompt_tokens = REC_TOKENS_MAX + 1;
+    r.completion_tokens = INT64_MAX;
+    r.latency_ms = REC_DURATION_MAX_MS + 1;
+    r.ttfb_ms = INT64_MAX;
+
+    json_t *doc = gw_records_json("gw-1", &r, 1, NULL, 0);
+    assert_non_null(doc);
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.prompt_tokens, -1);
+    assert_int_equal(row.completion_tokens, -1);
+    assert_int_equal(row.latency_ms, REC_DURATION_MAX_MS);
+    assert_int_equal(row.ttfb_ms, REC_DURATION_MAX_MS);
+    assert_rows_end(doc, pos);
+    json_decref(doc);
+
+    r.prompt_tokens = REC_TOKENS_MAX;
+    doc = gw_records_json("gw-1", &r, 1, NULL, 0);
+    pos = 0;
+    next_row(doc, &pos, &row);
+    assert_int_equal(row.prompt_tokens, REC_TOKENS_MAX);
+    json_decref(doc);
+}
+
 /* Past the first strings the writer may list an id again instead of
  * searching for it; every row must still name its own instance. */
 static void records_body_many_instances(void **state)
@@ -506,6 +576,8 @@ int main(void)
         cmocka_unit_test(records_body_empty),
         cmocka_unit_test(records_body_escapes),
         cmocka_unit_test(records_body_many_instances),
+        cmocka_unit_test(records_text_batch_number),
+        cmocka_unit_test(records_body_out_of_range),
     };
     if (sodium_init() < 0)
         return 1;

@@ -39,6 +39,15 @@ static int state_rejects;           /* state polls get 401 while set */
 static int state_rejections;        /* state polls rejected with 401 for state_rejects */
 static int records_rejects;         /* records posts get 400 while set */
 static int records_rejections;      /* records posts rejected with 400 */
+/* How the fake server fails the next records posts, in order, before it
+ * accepts them again: an HTTP status, or FAIL_CLOSE. */
+#define FAIL_CLOSE 0
+static int records_failures[4];
+static int num_records_failures;
+static int records_failed;          /* records posts failed from records_failures */
+/* Every records post as {"body": text, "status": response}, where status
+ * 0 is a connection closed without a response. */
+static json_t *seen_posts;
 static char seen_upstream_head[4096];
 static char seen_upstream_body[4096];
 static int upstream_aborted;
@@ -406,6 +415,15 @@ static int rows_to_records(json_t *body, json_t *records, char *error, size_t er
     return rc < 0 ? -1 : 0;
 }
 
+/* Append a records post and the status of its response to seen_posts. */
+static void note_post(const http_request_t *req, int status)
+{
+    pthread_mutex_lock(&fake_lock);
+    json_array_append_new(seen_posts, json_pack("{s:s%, s:i}", "body", req->body, req->body_len,
+                                                "status", status));
+    pthread_mutex_unlock(&fake_lock);
+}
+
 static void fake_control(http_exchange_t *ex)
 {
     const http_request_t *req = http_exchange_request(ex);
@@ -455,8 +473,23 @@ static void fake_control(http_exchange_t *ex)
         pthread_mutex_lock(&fake_lock);
         int reject = records_rejects;
         records_rejections += reject;
+        int failure = -1;
+        if (records_failed < num_records_failures)
+            failure = records_failures[records_failed++];
         pthread_mutex_unlock(&fake_lock);
+        if (failure == FAIL_CLOSE) {
+            note_post(req, 0);
+            http_conn_close(ex->conn);
+            return;
+        }
+        if (failure > 0) {
+            note_post(req, failure);
+            http_respond_error(ex, failure, "unavailable", "the fake server fails on purpose",
+                               NULL);
+            return;
+        }
         if (reject) {
+            note_post(req, 400);
             http_respond_error(ex, 400, "bad_request", "unknown key in records[0]", NULL);
             return;
         }
@@ -469,9 +502,11 @@ static void fake_control(http_exchange_t *ex)
                     body == NULL ? "not JSON" : error);
             json_decref(records);
             json_decref(body);
+            note_post(req, 400);
             http_respond_error(ex, 400, "bad_request", error, NULL);
             return;
         }
+        note_post(req, 204);
         pthread_mutex_lock(&fake_lock);
         json_array_extend(seen_records, records);
         json_array_extend(seen_activity, json_object_get(body, "activity"));
@@ -530,6 +565,7 @@ static int setup_all(void **state)
     seen_records = json_array();
     seen_activity = json_array();
     seen_gateway_ids = json_array();
+    seen_posts = json_array();
     dead_port = free_port();
     if (blackhole_start() != 0)
         return -1;
@@ -578,6 +614,7 @@ static int teardown_all(void **state)
     json_decref(seen_records);
     json_decref(seen_activity);
     json_decref(seen_gateway_ids);
+    json_decref(seen_posts);
     return 0;
 }
 
@@ -1535,6 +1572,180 @@ static void proxy_rejected_records_dropped(void **state)
     assert_null(rec);
 }
 
+/* Wait up to ms until the fake server has failed every post it was set
+ * to fail. Returns 1 when it has. */
+static int wait_failures_done(int64_t ms)
+{
+    int64_t deadline = clock_mono_ms() + ms;
+
+    while (clock_mono_ms() < deadline) {
+        pthread_mutex_lock(&fake_lock);
+        int done = records_failed == num_records_failures;
+        pthread_mutex_unlock(&fake_lock);
+        if (done)
+            return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+/* Whether the records post body has a row of instance_id with from <= time
+ * < to. */
+static int post_has_row(json_t *body, const char *instance_id, int64_t from, int64_t to)
+{
+    json_t *records = json_array();
+    char error[256] = "";
+    json_t *rec;
+    size_t i;
+    int found = 0;
+
+    assert_int_equal(rows_to_records(body, records, error, sizeof(error)), 0);
+    json_array_foreach(records, i, rec) {
+        json_int_t time = json_integer_value(json_object_get(rec, "time"));
+        if (strcmp(json_string_value(json_object_get(rec, "instance_id")), instance_id) == 0 &&
+            time >= from && time < to)
+            found = 1;
+    }
+    json_decref(records);
+    return found;
+}
+
+/* A post that fails (a 503, then a closed connection, then a 503 again) is
+ * sent again with the same text, batch number included, before any newer
+ * batch. Once it is accepted, the numbers go on from it. After a reused
+ * connection closes, libcurl may itself resend the same text. */
+static void proxy_failed_post_sent_again(void **state)
+{
+    reply_t r;
+
+    (void)state;
+    pthread_mutex_lock(&fake_lock);
+    json_t *earlier = json_deep_copy(seen_posts);
+    json_array_clear(seen_posts);
+    records_failures[0] = 503;
+    records_failures[1] = FAIL_CLOSE;
+    records_failures[2] = 503;
+    num_records_failures = 3;
+    records_failed = 0;
+    pthread_mutex_unlock(&fake_lock);
+
+    /* Until now no post failed, so the gateway numbered them from 1, one
+     * more each, rejected posts included. */
+    size_t k;
+    json_t *post;
+    assert_true(json_array_size(earlier) > 0);
+    json_array_foreach(earlier, k, post) {
+        json_t *body = json_loads(json_string_value(json_object_get(post, "body")), 0, NULL);
+        json_int_t number = json_integer_value(json_object_get(body, "batch"));
+        json_decref(body);
+        if (number != (json_int_t)k + 1)
+            fail_msg("post %zu of the gateway has batch %lld", k + 1, (long long)number);
+    }
+    json_decref(earlier);
+
+    /* The first record goes out in the post that fails. */
+    int64_t first_at = clock_wall_ms();
+    request("GET", "/serve/quiet/v1/models?retry=1", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_true(wait_flag(&records_failed, 3000));
+
+    /* The gateway posts at most every 250 ms, so the second record is made
+     * while the first post still waits for its retry. The pause puts the
+     * two records in different milliseconds. */
+    usleep(2000);
+    int64_t second_at = clock_wall_ms();
+    request("GET", "/serve/quiet/v1/health/ready?retry=2", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    assert_true(wait_failures_done(5000));
+
+    json_t *rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+    rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+
+    /* After the success the numbers go on. */
+    int64_t third_at = clock_wall_ms();
+    request("GET", "/serve/quiet/v1/models?retry=3", ALICE, NULL, &r);
+    assert_int_equal(r.status, 200);
+    reply_free(&r);
+    rec = wait_record("i5", 200);
+    assert_non_null(rec);
+    json_decref(rec);
+    /* Each record was stored once: a repeat would be a fourth. */
+    usleep(300000);
+    assert_null(wait_record_ms("i5", 200, 100));
+
+    pthread_mutex_lock(&fake_lock);
+    json_t *posts = json_deep_copy(seen_posts);
+    num_records_failures = 0;
+    records_failed = 0;
+    pthread_mutex_unlock(&fake_lock);
+
+    /* Find the first failed post. */
+    size_t n = json_array_size(posts), failed = n;
+    for (size_t i = 0; i < n && failed == n; i++) {
+        if (json_integer_value(json_object_get(json_array_get(posts, i), "status")) != 204)
+            failed = i;
+    }
+    assert_true(failed < n);
+    const char *text = json_string_value(json_object_get(json_array_get(posts, failed), "body"));
+    json_t *first = json_loads(text, 0, NULL);
+    assert_non_null(first);
+    json_int_t batch = json_integer_value(json_object_get(first, "batch"));
+    assert_true(batch >= 1);
+    assert_true(post_has_row(first, "i5", first_at, second_at));
+
+    /* Posts before it, such as a heartbeat, carried older batches. */
+    for (size_t i = 0; i < failed; i++) {
+        json_t *body = json_loads(
+            json_string_value(json_object_get(json_array_get(posts, i), "body")), 0, NULL);
+        json_int_t number = json_integer_value(json_object_get(body, "batch"));
+        json_decref(body);
+        assert_true(number < batch);
+    }
+
+    /* Every post up to the one accepted is that text again, without the
+     * record that was waiting. */
+    size_t accepted = failed + 1;
+    for (; accepted < n; accepted++) {
+        post = json_array_get(posts, accepted);
+        const char *again = json_string_value(json_object_get(post, "body"));
+        if (strcmp(again, text) != 0)
+            fail_msg("post %zu after the failure differs from the failed one:\n%s\n%s",
+                     accepted - failed, text, again);
+        if (json_integer_value(json_object_get(post, "status")) == 204)
+            break;
+    }
+    assert_true(accepted < n);
+    assert_true(accepted - failed >= 3);
+    assert_false(post_has_row(first, "i5", second_at, INT64_MAX));
+
+    /* Later posts number on from it, each one more, and carry the other
+     * records. */
+    int second_seen = 0, third_seen = 0;
+    for (size_t i = accepted + 1; i < n; i++) {
+        post = json_array_get(posts, i);
+        json_t *body = json_loads(json_string_value(json_object_get(post, "body")), 0, NULL);
+        assert_non_null(body);
+        batch++;
+        if (json_integer_value(json_object_get(body, "batch")) != batch)
+            fail_msg("post %zu: expected batch %lld, got %lld", i, (long long)batch,
+                     (long long)json_integer_value(json_object_get(body, "batch")));
+        assert_int_equal(json_integer_value(json_object_get(post, "status")), 204);
+        second_seen |= post_has_row(body, "i5", second_at, third_at);
+        third_seen |= post_has_row(body, "i5", third_at, INT64_MAX);
+        json_decref(body);
+    }
+    assert_true(second_seen);
+    assert_true(third_seen);
+    json_decref(first);
+    json_decref(posts);
+}
+
 static void connection_limit_from_descriptors(void **state)
 {
     (void)state;
@@ -1574,6 +1785,7 @@ int main(void)
         cmocka_unit_test(proxy_start_rejected_token),
         cmocka_unit_test(proxy_revoked_token_logged_once),
         cmocka_unit_test(proxy_rejected_records_dropped),
+        cmocka_unit_test(proxy_failed_post_sent_again),
         cmocka_unit_test(connection_limit_from_descriptors),
     };
     return cmocka_run_group_tests(tests, setup_all, teardown_all);

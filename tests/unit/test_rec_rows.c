@@ -36,9 +36,9 @@ static void rows_round_trip(void **state)
     const rec_row_t rows[] = {
         /* The smallest value of every field. */
         {0, -1, 0, 100, 0, -1, -1, -1, 0},
-        /* The largest: INT64_MAX wherever the range allows it, all flags. */
-        {2, 1, INT64_MAX, 599, INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX,
-         REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED},
+        /* The largest value of every field, all flags. */
+        {2, 1, REC_TIME_MAX, 599, REC_DURATION_MAX_MS, REC_DURATION_MAX_MS, REC_TOKENS_MAX,
+         REC_TOKENS_MAX, REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED},
         {1, 0, 1700000000000, 200, 120, 15, 3, 7, REC_ROW_CANCELLED},
         {1, -1, 1700000000001, 503, 9, 0, 0, 0, REC_ROW_USAGE_ESTIMATED},
     };
@@ -55,8 +55,7 @@ static void rows_round_trip(void **state)
     /* The exact text of the first two lines: plain decimal, single spaces. */
     const char *expected_start =
         "0 -1 0 100 0 -1 -1 -1 0\n"
-        "2 1 9223372036854775807 599 9223372036854775807 9223372036854775807"
-        " 9223372036854775807 9223372036854775807 3\n";
+        "2 1 253402300799999 599 2592000000 2592000000 1000000000 1000000000 3\n";
     assert_memory_equal(text.data, expected_start, strlen(expected_start));
     assert_int_equal(rec_rows_count(text.data, text.len), num_rows);
 
@@ -150,6 +149,20 @@ static const bad_line_t bad_lines[] = {
     {"ttfb -2", "1 0 1700000000000 200 120 -2 3 7 0\n", 0, "ttfb_ms", 2, 1},
     {"prompt -2", "1 0 1700000000000 200 120 15 -2 7 0\n", 0, "prompt_tokens", 2, 1},
     {"completion -2", "1 0 1700000000000 200 120 15 3 -2 0\n", 0, "completion_tokens", 2, 1},
+    /* One above each maximum of util/rec_rows.h, and INT64_MAX, which the
+     * reader accepted before those maximums. */
+    {"time max + 1", "1 0 253402300800000 200 120 15 3 7 0\n", 0, "time", 2, 1},
+    {"time INT64_MAX", "1 0 9223372036854775807 200 120 15 3 7 0\n", 0, "time", 2, 1},
+    {"latency max + 1", "1 0 1700000000000 200 2592000001 15 3 7 0\n", 0, "latency_ms", 2, 1},
+    {"latency INT64_MAX", "1 0 1700000000000 200 9223372036854775807 15 3 7 0\n", 0,
+     "latency_ms", 2, 1},
+    {"ttfb max + 1", "1 0 1700000000000 200 120 2592000001 3 7 0\n", 0, "ttfb_ms", 2, 1},
+    {"prompt max + 1", "1 0 1700000000000 200 120 15 1000000001 7 0\n", 0, "prompt_tokens",
+     2, 1},
+    {"prompt INT64_MAX", "1 0 1700000000000 200 120 15 9223372036854775807 7 0\n", 0,
+     "prompt_tokens", 2, 1},
+    {"completion max + 1", "1 0 1700000000000 200 120 15 3 1000000001 0\n", 0,
+     "completion_tokens", 2, 1},
     {"flags 4", "1 0 1700000000000 200 120 15 3 7 4\n", 0, "flags", 2, 1},
     {"flags -1", "1 0 1700000000000 200 120 15 3 7 -1\n", 0, "flags", 2, 1},
     {"empty line", "\n", 0, "instance", 2, 1},
@@ -214,6 +227,54 @@ static void rows_reject_bad_lines(void **state)
     }
 }
 
+/* A field of rec_row_t and the largest value the reader accepts in it. */
+typedef struct {
+    const char *name;
+    size_t offset;
+    int64_t max;
+} field_max_t;
+
+/* Each field at its maximum reads back, and one more is rejected with an
+ * error that names the field. The lines come from rec_rows_append, so the
+ * test does not depend on the digits of the maximums. */
+static void rows_reject_above_maximum(void **state)
+{
+    static const field_max_t fields[] = {
+        {"time", offsetof(rec_row_t, time), REC_TIME_MAX},
+        {"status", offsetof(rec_row_t, status), 599},
+        {"latency_ms", offsetof(rec_row_t, latency_ms), REC_DURATION_MAX_MS},
+        {"ttfb_ms", offsetof(rec_row_t, ttfb_ms), REC_DURATION_MAX_MS},
+        {"prompt_tokens", offsetof(rec_row_t, prompt_tokens), REC_TOKENS_MAX},
+        {"completion_tokens", offsetof(rec_row_t, completion_tokens), REC_TOKENS_MAX},
+        {"flags", offsetof(rec_row_t, flags), REC_ROW_CANCELLED | REC_ROW_USAGE_ESTIMATED},
+    };
+    const rec_row_t base = {1, 0, 1700000000000, 200, 120, 15, 3, 7, 0};
+    (void)state;
+
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        for (int64_t extra = 0; extra <= 1; extra++) {
+            rec_row_t row = base, back;
+            buf_t line = BUF_INIT;
+            char err[160] = "";
+            size_t pos = 0;
+
+            *(int64_t *)((char *)&row + fields[i].offset) = fields[i].max + extra;
+            assert_int_equal(rec_rows_append(&line, &row), 0);
+            int rc = rec_rows_next(line.data, line.len, &pos, 2, 1, &back, err, sizeof(err));
+            if (extra == 0 && rc != 1)
+                fail_msg("%s at its maximum: expected 1, got %d: %s", fields[i].name, rc, err);
+            if (extra == 0)
+                assert_rows_equal(&back, &row);
+            if (extra == 1 && rc != -1)
+                fail_msg("%s one above its maximum: expected -1, got %d", fields[i].name, rc);
+            if (extra == 1 && strstr(err, fields[i].name) == NULL)
+                fail_msg("%s one above its maximum: the error does not name it: %s",
+                         fields[i].name, err);
+            buf_free(&line);
+        }
+    }
+}
+
 /* Check that err contains every part in parts (NULL-terminated). */
 static void assert_error_names(const char *err, const char *const *parts)
 {
@@ -253,6 +314,13 @@ static void rows_error_messages(void **state)
     assert_error_names(err, (const char *const[]){"record line 1:", "field 9", "flags",
                                                   "newline", NULL});
 
+    /* A value above a maximum is reported with the range, maximum included. */
+    const char *late = "1 0 253402300800000 200 120 15 3 7 0\n";
+    pos = 0;
+    assert_int_equal(rec_rows_next(late, strlen(late), &pos, 2, 1, &row, err, sizeof(err)), -1);
+    assert_error_names(err, (const char *const[]){"record line 1:", "time 253402300800000",
+                                                  "0 to 253402300799999", NULL});
+
     /* The index range comes from the post's arrays. */
     pos = 0;
     assert_int_equal(rec_rows_next(GOOD_LINE, strlen(GOOD_LINE), &pos, 1, 1, &row, err,
@@ -269,6 +337,7 @@ int main(void)
         cmocka_unit_test(rows_count_lines),
         cmocka_unit_test(rows_next_empty_text),
         cmocka_unit_test(rows_reject_bad_lines),
+        cmocka_unit_test(rows_reject_above_maximum),
         cmocka_unit_test(rows_error_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,9 @@
 /* Unit tests for what the server's REST API checks and reports: the reason
  * of a queued instance, null env values taken from the vault, strict
  * request bodies, the Allow header of a 405, the status transitions of
- * agent reports and the gateway's request records in both forms. Each runs
- * in-process against a server on a free port. */
+ * agent reports, and the gateway's request records in both forms with
+ * their value ranges and batch numbers. Each runs in-process against a
+ * server on a free port. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -20,6 +21,7 @@
 #include "server_harness.h"
 #include "util/buf.h"
 #include "util/clock.h"
+#include "util/rec_rows.h"
 
 static int fixture_setup(void **state)
 {
@@ -620,6 +622,403 @@ static void gateway_records_limit(void **state)
     buf_free(&body);
 }
 
+/* ---- value ranges of record objects ---- */
+
+/* One value of one key of a record object, as JSON text. */
+typedef struct {
+    const char *key;
+    const char *value;
+} record_value_t;
+
+/* Write a record object for instance id at time t with key set to value
+ * (JSON text), replacing the default of that key. */
+static void record_object(buf_t *body, const char *id, int64_t t, const char *key,
+                          const char *value)
+{
+    static const char *const keys[] = {"time", "status", "latency_ms", "ttfb_ms",
+                                       "prompt_tokens", "completion_tokens", "token_id",
+                                       "instance_id"};
+    char defaults[8][48];
+
+    snprintf(defaults[0], sizeof(defaults[0]), "%lld", (long long)t);
+    snprintf(defaults[1], sizeof(defaults[1]), "200");
+    snprintf(defaults[2], sizeof(defaults[2]), "5");
+    snprintf(defaults[3], sizeof(defaults[3]), "2");
+    snprintf(defaults[4], sizeof(defaults[4]), "3");
+    snprintf(defaults[5], sizeof(defaults[5]), "4");
+    snprintf(defaults[6], sizeof(defaults[6]), "\"tok-1\"");
+    snprintf(defaults[7], sizeof(defaults[7]), "\"%s\"", id);
+
+    buf_append_str(body, "{");
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        int replaced = key != NULL && strcmp(key, keys[k]) == 0;
+        buf_printf(body, "%s\"%s\":%s", k > 0 ? "," : "", keys[k],
+                   replaced ? value : defaults[k]);
+    }
+    buf_append_str(body, "}");
+}
+
+/* A string of n 'x' as JSON text, quotes included, in out. */
+static const char *long_string(char *out, size_t size, size_t n)
+{
+    assert_true(n + 3 <= size);
+    out[0] = '"';
+    memset(out + 1, 'x', n);
+    out[n + 1] = '"';
+    out[n + 2] = '\0';
+    return out;
+}
+
+/* Each value below or above the range of its key gets a 400 naming
+ * "records[1].KEY", and the post stores nothing, not even the valid record
+ * before it. */
+static void gateway_record_ranges_checked(void **state)
+{
+    fixture_t *f = *state;
+    char a[32], long_id[160], long_token[160];
+    int64_t t = clock_wall_ms();
+
+    long_string(long_id, sizeof(long_id), REC_ID_MAX + 1);
+    long_string(long_token, sizeof(long_token), REC_ID_MAX + 1);
+    const record_value_t cases[] = {
+        {"status", "99"},
+        {"status", "600"},
+        {"status", "1099511627776"},          /* 2^40 */
+        {"time", "-1"},
+        {"time", "253402300800000"},          /* REC_TIME_MAX + 1 */
+        {"time", "9223372036854775807"},
+        {"latency_ms", "-1"},
+        {"latency_ms", "-0.5"},
+        {"latency_ms", "2592000001"},         /* REC_DURATION_MAX_MS + 1 */
+        {"latency_ms", "2592000000.5"},
+        {"latency_ms", "1e308"},
+        {"ttfb_ms", "-1"},                    /* unknown is null in this form */
+        {"ttfb_ms", "2592000001"},
+        {"ttfb_ms", "1e308"},
+        {"prompt_tokens", "-1"},
+        {"prompt_tokens", "1000000001"},      /* REC_TOKENS_MAX + 1 */
+        {"prompt_tokens", "9223372036854775807"},
+        {"completion_tokens", "-1"},
+        {"completion_tokens", "1000000001"},
+        {"token_id", long_token},
+        {"instance_id", long_id},
+    };
+
+    launch_plain(f, a, sizeof(a));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf_t body = BUF_INIT;
+        api_result_t res;
+        char field[64];
+
+        buf_append_str(&body, "{\"records\":[");
+        record_object(&body, a, t, NULL, NULL);
+        buf_append_str(&body, ",");
+        record_object(&body, a, t + 1, cases[i].key, cases[i].value);
+        buf_append_str(&body, "]}");
+
+        post_records(f, &body, &res);
+        snprintf(field, sizeof(field), "records[1].%s", cases[i].key);
+        if (res.status != 400)
+            fail_msg("%s %.40s: expected 400, got %ld: %s", cases[i].key, cases[i].value,
+                     res.status, res.error);
+        assert_string_equal(res.error_code, "bad_request");
+        if (strcmp(res.error_field, field) != 0)
+            fail_msg("%s %.40s: expected the field %s, got \"%s\": %s", cases[i].key,
+                     cases[i].value, field, res.error_field, res.error);
+        api_result_free(&res);
+        buf_free(&body);
+    }
+    assert_int_equal(stored_count(f, a), 0);
+
+    /* The message states the range. */
+    buf_t body = BUF_INIT;
+    api_result_t res;
+    buf_append_str(&body, "{\"records\":[");
+    record_object(&body, a, t, "status", "600");
+    buf_append_str(&body, "]}");
+    assert_int_equal(post_records(f, &body, &res), 400);
+    assert_string_equal(res.error_field, "records[0].status");
+    if (strstr(res.error, "records[0].status") == NULL ||
+        strstr(res.error, "from 100 to 599") == NULL)
+        fail_msg("expected the field and \"from 100 to 599\" in: %s", res.error);
+    api_result_free(&res);
+    buf_free(&body);
+    assert_int_equal(stored_count(f, a), 0);
+}
+
+/* The smallest and largest value of every key are accepted and stored as
+ * sent; null counts and ttfb are stored as 0 and -1. */
+static void gateway_record_range_ends_stored(void **state)
+{
+    fixture_t *f = *state;
+    char a[32], token[160], token_json[160];
+    buf_t body = BUF_INIT;
+    api_result_t res;
+
+    launch_plain(f, a, sizeof(a));
+    long_string(token_json, sizeof(token_json), REC_ID_MAX);
+    memset(token, 'x', REC_ID_MAX);
+    token[REC_ID_MAX] = '\0';
+    buf_printf(&body,
+               "{\"records\":[{\"instance_id\":\"%s\",\"token_id\":null,\"time\":0,"
+               "\"status\":100,\"latency_ms\":0,\"ttfb_ms\":0,\"prompt_tokens\":0,"
+               "\"completion_tokens\":0},"
+               "{\"instance_id\":\"%s\",\"token_id\":null,\"time\":1,\"status\":200,"
+               "\"ttfb_ms\":null,\"prompt_tokens\":null,\"completion_tokens\":null},"
+               "{\"instance_id\":\"%s\",\"token_id\":%s,\"time\":%lld,\"status\":599,"
+               "\"latency_ms\":%lld,\"ttfb_ms\":%lld,\"prompt_tokens\":%lld,"
+               "\"completion_tokens\":%lld}]}",
+               a, a, a, token_json, REC_TIME_MAX, REC_DURATION_MAX_MS, REC_DURATION_MAX_MS,
+               REC_TOKENS_MAX, REC_TOKENS_MAX);
+    if (post_records(f, &body, &res) != 204)
+        fail_msg("expected 204, got %ld: %s", res.status, res.error);
+    api_result_free(&res);
+
+    json_t *stored = stored_records(f, a);
+    assert_int_equal(json_array_size(stored), 3);
+    assert_stored(json_array_get(stored, 0), NULL, 0, 100, 0, 0, 0, 0, 0);
+    assert_stored(json_array_get(stored, 1), NULL, 1, 200, 0, -1, 0, 0, 0);
+    assert_stored(json_array_get(stored, 2), token, REC_TIME_MAX, 599,
+                  (double)REC_DURATION_MAX_MS, (double)REC_DURATION_MAX_MS, REC_TOKENS_MAX,
+                  REC_TOKENS_MAX, 0);
+    json_decref(stored);
+    buf_free(&body);
+}
+
+/* "instances" and "tokens" are checked whenever a post has them, also
+ * without "rows", and a rejected post stores none of its record objects. */
+static void gateway_ids_checked_without_rows(void **state)
+{
+    fixture_t *f = *state;
+    char a[32], long_id[160];
+    api_result_t res;
+    int64_t t = clock_wall_ms();
+
+    launch_plain(f, a, sizeof(a));
+    long_string(long_id, sizeof(long_id), REC_ID_MAX + 1);
+
+    const char *const bad_lists[] = {"\"instances\":[7]", "\"instances\":[\"i1\",null]",
+                                     "\"tokens\":[null]", "\"tokens\":[{}]"};
+    const char *const fields[] = {"instances", "instances", "tokens", "tokens"};
+    for (size_t i = 0; i < sizeof(bad_lists) / sizeof(bad_lists[0]); i++) {
+        buf_t body = BUF_INIT;
+
+        buf_append_str(&body, "{\"records\":[");
+        record_object(&body, a, t, NULL, NULL);
+        buf_printf(&body, "],%s}", bad_lists[i]);
+        post_records(f, &body, &res);
+        if (res.status != 400)
+            fail_msg("%s: expected 400, got %ld: %s", bad_lists[i], res.status, res.error);
+        assert_string_equal(res.error_field, fields[i]);
+        api_result_free(&res);
+        buf_free(&body);
+    }
+
+    buf_t body = BUF_INIT;
+    buf_printf(&body, "{\"instances\":[%s]}", long_id);
+    assert_int_equal(post_records(f, &body, &res), 400);
+    assert_string_equal(res.error_field, "instances");
+    assert_non_null(strstr(res.error, "127"));
+    api_result_free(&res);
+    assert_int_equal(stored_count(f, a), 0);
+
+    /* Valid lists that no row uses are accepted. */
+    buf_reset(&body);
+    buf_append_str(&body, "{\"records\":[");
+    record_object(&body, a, t, NULL, NULL);
+    buf_printf(&body, "],\"instances\":[\"%s\"],\"tokens\":[\"tok-1\"]}", a);
+    assert_int_equal(post_records(f, &body, &res), 204);
+    api_result_free(&res);
+    assert_int_equal(stored_count(f, a), 1);
+    buf_free(&body);
+}
+
+/* ---- batch numbers: a gateway's repeated post is stored once ---- */
+
+/* POST one row for instance id at time t from gateway (NULL: no
+ * "gateway_id") with batch (JSON text, NULL: no "batch"). Returns the
+ * status; a status other than 204 or 400 fails the test. */
+static long post_batch(fixture_t *f, const char *gateway, const char *batch, const char *id,
+                       int64_t t)
+{
+    buf_t body = BUF_INIT;
+    api_result_t res;
+
+    buf_append_str(&body, "{");
+    if (gateway != NULL)
+        buf_printf(&body, "\"gateway_id\":\"%s\",", gateway);
+    if (batch != NULL)
+        buf_printf(&body, "\"batch\":%s,", batch);
+    buf_printf(&body, "\"instances\":[\"%s\"],\"rows\":\"0 -1 %lld 200 1 -1 -1 -1 0\\n\"}", id,
+               (long long)t);
+    long status = post_records(f, &body, &res);
+    if (status != 204 && status != 400)
+        fail_msg("gateway %s batch %s: expected 204 or 400, got %ld: %s",
+                 gateway ? gateway : "(none)", batch ? batch : "(none)", status, res.error);
+    if (status == 400 && batch != NULL)
+        assert_string_equal(res.error_field, "batch");
+    api_result_free(&res);
+    buf_free(&body);
+    return status;
+}
+
+static void gateway_batch_stored_once(void **state)
+{
+    fixture_t *f = *state;
+    char a[32];
+    int64_t t = clock_wall_ms();
+
+    launch_plain(f, a, sizeof(a));
+
+    assert_int_equal(post_batch(f, "g1", "1", a, t), 204);
+    assert_int_equal(stored_count(f, a), 1);
+    /* The same post again, as after a timeout: accepted, not stored. */
+    assert_int_equal(post_batch(f, "g1", "1", a, t), 204);
+    assert_int_equal(stored_count(f, a), 1);
+
+    assert_int_equal(post_batch(f, "g1", "2", a, t + 1), 204);
+    assert_int_equal(stored_count(f, a), 2);
+    /* An older batch arriving late is a repeat too. */
+    assert_int_equal(post_batch(f, "g1", "1", a, t + 2), 204);
+    assert_int_equal(stored_count(f, a), 2);
+
+    /* Each gateway has its own numbers. */
+    assert_int_equal(post_batch(f, "g2", "1", a, t + 3), 204);
+    assert_int_equal(stored_count(f, a), 3);
+    assert_int_equal(post_batch(f, "g1", "3", a, t + 4), 204);
+    assert_int_equal(stored_count(f, a), 4);
+
+    /* Without a batch number, or without a gateway id, every post is
+     * stored. */
+    assert_int_equal(post_batch(f, "g1", NULL, a, t + 5), 204);
+    assert_int_equal(post_batch(f, "g1", NULL, a, t + 5), 204);
+    assert_int_equal(stored_count(f, a), 6);
+    assert_int_equal(post_batch(f, NULL, "1", a, t + 6), 204);
+    assert_int_equal(post_batch(f, NULL, "1", a, t + 6), 204);
+    assert_int_equal(stored_count(f, a), 8);
+    assert_int_equal(post_batch(f, "", "1", a, t + 7), 204);
+    assert_int_equal(post_batch(f, "", "1", a, t + 7), 204);
+    assert_int_equal(stored_count(f, a), 10);
+
+    /* Batch numbers start at 1 and are integers. */
+    const char *const bad[] = {"0", "-5", "1.5", "\"3\"", "null", "true"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (post_batch(f, "g3", bad[i], a, t + 8) != 400)
+            fail_msg("batch %s: expected 400", bad[i]);
+    }
+    assert_int_equal(stored_count(f, a), 10);
+
+    /* A rejected post does not count as stored: the same number with a
+     * valid body is stored after it. */
+    buf_t body = BUF_INIT;
+    api_result_t res;
+    buf_printf(&body,
+               "{\"gateway_id\":\"g3\",\"batch\":1,\"instances\":[\"%s\"],"
+               "\"rows\":\"0 -1 %lld 99 1 -1 -1 -1 0\\n\"}",
+               a, (long long)t + 9);
+    assert_int_equal(post_records(f, &body, &res), 400);
+    api_result_free(&res);
+    buf_free(&body);
+    assert_int_equal(post_batch(f, "g3", "1", a, t + 9), 204);
+    assert_int_equal(stored_count(f, a), 11);
+}
+
+/* The server remembers SERVER_BATCH_GATEWAYS gateways. One more forgets
+ * the least recently seen, whose repeated post is then stored again, and
+ * no other. */
+static void gateway_batch_oldest_forgotten(void **state)
+{
+    fixture_t *f = *state;
+    char a[32], gateway[32];
+    int64_t t = clock_wall_ms();
+    size_t expected = 0;
+
+    launch_plain(f, a, sizeof(a));
+    for (int i = 0; i <= SERVER_BATCH_GATEWAYS; i++) {
+        snprintf(gateway, sizeof(gateway), "gw-%03d", i);
+        if (post_batch(f, gateway, "1", a, t + i) != 204)
+            fail_msg("%s batch 1: expected 204", gateway);
+        expected++;
+    }
+    assert_int_equal(stored_count(f, a), expected);
+
+    /* The second gateway is still remembered. */
+    assert_int_equal(post_batch(f, "gw-001", "1", a, t + 1), 204);
+    assert_int_equal(stored_count(f, a), expected);
+
+    /* The first was forgotten when the last arrived. */
+    assert_int_equal(post_batch(f, "gw-000", "1", a, t), 204);
+    expected++;
+    assert_int_equal(stored_count(f, a), expected);
+
+    snprintf(gateway, sizeof(gateway), "gw-%03d", SERVER_BATCH_GATEWAYS);
+    assert_int_equal(post_batch(f, gateway, "1", a, t + SERVER_BATCH_GATEWAYS), 204);
+    assert_int_equal(stored_count(f, a), expected);
+}
+
+/* ---- metrics of records with large token counts ---- */
+
+/* GET the metrics of instance id over the last two hours in one-minute
+ * buckets and return the value of totals[key]. */
+static json_int_t metrics_total(fixture_t *f, const char *id, const char *key)
+{
+    api_result_t res;
+    char path[128];
+
+    snprintf(path, sizeof(path), "/api/v1/apps/%s/metrics?step=60&range=7200", id);
+    if (admin_call(f, "GET", path, NULL, &res) != 200)
+        fail_msg("GET %s: expected 200, got %ld: %s", path, res.status, res.error);
+    json_t *total = json_object_get(json_object_get(res.body, "totals"), key);
+    assert_true(json_is_integer(total));
+    json_int_t value = json_integer_value(total);
+    api_result_free(&res);
+    return value;
+}
+
+/* Two records at the token maximum, in one bucket, sum exactly. */
+static void gateway_metrics_large_tokens(void **state)
+{
+    fixture_t *f = *state;
+    char a[32];
+    buf_t body = BUF_INIT;
+    api_result_t res;
+    int64_t t = clock_wall_ms();
+
+    launch_plain(f, a, sizeof(a));
+    buf_printf(&body,
+               "{\"records\":[{\"instance_id\":\"%s\",\"time\":%lld,\"status\":200,"
+               "\"prompt_tokens\":%lld,\"completion_tokens\":%lld}],"
+               "\"instances\":[\"%s\"],\"rows\":\"0 -1 %lld 200 1 -1 %lld %lld 0\\n\"}",
+               a, (long long)t, REC_TOKENS_MAX, REC_TOKENS_MAX - 1, a, (long long)t,
+               REC_TOKENS_MAX, REC_TOKENS_MAX);
+    assert_int_equal(post_records(f, &body, &res), 204);
+    api_result_free(&res);
+    buf_free(&body);
+
+    assert_int_equal(metrics_total(f, a, "requests"), 2);
+    assert_int_equal(metrics_total(f, a, "prompt_tokens"), 2 * REC_TOKENS_MAX);
+    assert_int_equal(metrics_total(f, a, "completion_tokens"), 2 * REC_TOKENS_MAX - 1);
+
+    /* Both are in the bucket of t, whose sums are the same. */
+    char path[128];
+    snprintf(path, sizeof(path), "/api/v1/apps/%s/metrics?step=60&range=7200", a);
+    assert_int_equal(admin_call(f, "GET", path, NULL, &res), 200);
+    json_t *series = json_object_get(res.body, "series");
+    json_t *prompt = json_object_get(series, "prompt_tokens");
+    json_t *requests = json_object_get(series, "requests");
+    size_t i, found = 0;
+    json_t *count;
+    json_array_foreach(requests, i, count) {
+        if (json_integer_value(count) == 0)
+            continue;
+        found++;
+        assert_int_equal(json_integer_value(count), 2);
+        assert_int_equal(json_integer_value(json_array_get(prompt, i)), 2 * REC_TOKENS_MAX);
+    }
+    assert_int_equal(found, 1);
+    api_result_free(&res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +1041,18 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(gateway_records_limit, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(report_while_stopping_kept, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(gateway_record_ranges_checked, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(gateway_record_range_ends_stored, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(gateway_ids_checked_without_rows, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(gateway_batch_stored_once, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(gateway_batch_oldest_forgotten, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(gateway_metrics_large_tokens, fixture_setup,
                                         fixture_teardown),
     };
 

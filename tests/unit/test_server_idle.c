@@ -1,6 +1,7 @@
 /* Unit tests for the server's idle checker, run in-process against a server
  * on a free port with a one-second active window: in-flight requests per
- * gateway, the idle to active flip, and lost agents. */
+ * gateway, repeated records batches that must not change them, the idle to
+ * active flip, and lost agents. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -188,6 +189,47 @@ static void in_flight_summed_over_gateways(void **state)
     api_result_free(&res);
 }
 
+/* Post gateway's records batch number batch with in_flight for id. */
+static void activity_batch(fixture_t *f, const char *gateway, int batch, const char *id,
+                           int in_flight)
+{
+    char body[256];
+
+    snprintf(body, sizeof(body),
+             "{\"gateway_id\":\"%s\",\"batch\":%d,\"records\":[],"
+             "\"activity\":[{\"instance_id\":\"%s\",\"in_flight\":%d}]}",
+             gateway, batch, id, in_flight);
+    post_ok(f, "/api/v1/gateway/records", body, 204);
+}
+
+/* A batch the server stored already is not applied again: its in-flight
+ * count of 0 does not end the requests that the first post reported. */
+static void repeated_batch_keeps_in_flight(void **state)
+{
+    fixture_t *f = *state;
+    char agent[32], id[32], status[32];
+
+    register_agent(f, "a1", "default", agent, sizeof(agent));
+    launch_leased(f, "default", agent, id, sizeof(id));
+    report(f, id, "loading");
+    report(f, id, "ready");
+    assert_true(wait_status(f, id, "idle", 3000));
+
+    activity_batch(f, "gw-a", 5, id, 3);
+    assert_true(wait_status(f, id, "active", 1500));
+
+    /* Past the one-second window only the in-flight count keeps it active. */
+    activity_batch(f, "gw-a", 5, id, 0);
+    activity_batch(f, "gw-a", 4, id, 0);
+    sleep_ms(1500);
+    status_of(f, id, status, sizeof(status));
+    assert_string_equal(status, "active");
+
+    /* The next batch is applied. */
+    activity_batch(f, "gw-a", 6, id, 0);
+    assert_true(wait_status(f, id, "idle", 3000));
+}
+
 typedef struct {
     fixture_t *f;
     char path[128];
@@ -328,6 +370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(idle_turns_active_in_flight, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(in_flight_summed_over_gateways, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(repeated_batch_keeps_in_flight, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(lost_agent_fails_instances,
                                         fixture_setup_short_agent_timeout, fixture_teardown),

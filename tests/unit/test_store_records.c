@@ -1,7 +1,8 @@
 /* Unit tests for inserting request records into the SQLite store: batches
  * split into INSERTs of 32 rows plus single-row INSERTs for the rest, records
  * of missing instances dropped, the prepared statements kept between
- * batches and finalized when the store closes. */
+ * batches and finalized when the store closes. Also the metrics of stored
+ * token counts too large to add. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/metrics.h"
 #include "store/store.h"
 #include "store_fixture.h"
 
@@ -253,6 +255,65 @@ static void records_close_frees_statements(void **state)
     check_batch_stored(f->st, batch, BASE_TIME + 1000);
 }
 
+/* The integer at index of the metrics series key. */
+static json_int_t series_at(json_t *metrics, const char *key, size_t index)
+{
+    json_t *series = json_object_get(json_object_get(metrics, "series"), key);
+    json_t *value = json_array_get(series, index);
+
+    assert_true(json_is_integer(value));
+    return json_integer_value(value);
+}
+
+static json_int_t total_of(json_t *metrics, const char *key)
+{
+    json_t *value = json_object_get(json_object_get(metrics, "totals"), key);
+
+    assert_true(json_is_integer(value));
+    return json_integer_value(value);
+}
+
+/* Token counts whose sums overflow int64, as a database written before the
+ * range checks may hold: each bucket's sum and the totals stop at
+ * INT64_MAX. Run under UBSan, a signed overflow would abort the test. */
+static void metrics_token_sums_saturate(void **state)
+{
+    fixture_t *f = *state;
+    const int64_t now = BASE_TIME;   /* a multiple of 10 s */
+    store_record_t records[] = {
+        /* Bucket 0: prompt counts whose sum overflows, and completion
+         * counts that add up to INT64_MAX exactly. */
+        {.instance_id = "rec-a", .time = now, .status = 200, .ttfb_ms = -1,
+         .prompt_tokens = INT64_MAX, .completion_tokens = INT64_MAX - 1},
+        {.instance_id = "rec-a", .time = now + 1, .status = 200, .ttfb_ms = -1,
+         .prompt_tokens = INT64_MAX, .completion_tokens = 1},
+        /* Bucket 1: small counts, which take the totals past INT64_MAX. */
+        {.instance_id = "rec-a", .time = now + 10000, .status = 200, .ttfb_ms = -1,
+         .prompt_tokens = 5, .completion_tokens = 7},
+        /* Bucket 2: a record of another instance, not counted. */
+        {.instance_id = "rec-b", .time = now + 20000, .status = 200, .ttfb_ms = -1,
+         .prompt_tokens = INT64_MAX, .completion_tokens = INT64_MAX},
+    };
+
+    add_instances(f->st);
+    assert_int_equal(f->st->ops->records_insert(f->st, records, 4), STORE_OK);
+
+    json_t *m = metrics_build(f->st, "rec-a", NULL, now + 20000, 10, 30);
+    assert_non_null(m);
+    assert_int_equal(json_array_size(json_object_get(m, "time")), 3);
+    assert_int_equal(series_at(m, "requests", 0), 2);
+    assert_int_equal(series_at(m, "prompt_tokens", 0), INT64_MAX);
+    assert_int_equal(series_at(m, "completion_tokens", 0), INT64_MAX);
+    assert_int_equal(series_at(m, "prompt_tokens", 1), 5);
+    assert_int_equal(series_at(m, "completion_tokens", 1), 7);
+    assert_int_equal(series_at(m, "prompt_tokens", 2), 0);
+
+    assert_int_equal(total_of(m, "requests"), 3);
+    assert_int_equal(total_of(m, "prompt_tokens"), INT64_MAX);
+    assert_int_equal(total_of(m, "completion_tokens"), INT64_MAX);
+    json_decref(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +322,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(records_sizes_around_chunk, fixture_setup,
                                         store_fixture_teardown),
         cmocka_unit_test_setup_teardown(records_close_frees_statements, fixture_setup,
+                                        store_fixture_teardown),
+        cmocka_unit_test_setup_teardown(metrics_token_sums_saturate, fixture_setup,
                                         store_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
