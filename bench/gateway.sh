@@ -63,6 +63,13 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+# The gateway answers 503 once its view of the server is 35 s old, so a
+# paused server limits the length of an alone run.
+if [[ " $cases " == *" alone "* ]] && [ "$duration" -ge 30 ]; then
+    echo "bench: --duration $duration is too long for the alone case (the gateway rejects" \
+        "requests after 35 s without the server); use less than 30 or drop alone from --cases" >&2
+    exit 2
+fi
 for f in "$nimdeck" "$backend" "$client"; do
     if [ ! -x "$f" ]; then
         echo "bench: $f not found: run 'make BUILD=$build bench' first" >&2
@@ -77,11 +84,14 @@ nofile=$(ulimit -n)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nimdeck-bench.XXXXXX")
 pids=()
 up_pid=""
+gw_pid=""
 nginx_pid=""
 
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    # Every step runs even when one fails (a process may be gone already).
+    set +e
     # A run stopped during the alone case must not leave the server paused.
     [ -n "$up_pid" ] && kill -CONT "$up_pid" 2>/dev/null
     # Stop in the reverse order of the starts. nimdeck up stops its
@@ -149,7 +159,6 @@ done
 wait_http "http://127.0.0.1:$back_port/v1/health/ready" "the bench backend"
 gw_token=$("$nimdeck" tokens create --days 1)
 
-gw_pid=""
 start_gateway() {
     NIMDECK_LOG_LEVEL=warn "$nimdeck" gateway --token-file "$tmp/data/admin-token" \
         --listen "127.0.0.1:$gw_port" >>"$tmp/gateway.log" 2>&1 &
