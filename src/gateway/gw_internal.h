@@ -31,6 +31,8 @@ struct gateway {
     gw_records_t *records;
     int64_t state_max_age_ms;
     int64_t stale_logged_ms;   /* loop thread: last warning about a stale state */
+    int64_t upstream_logged_ms;   /* loop thread: last warning about a failed upstream */
+    size_t upstream_unlogged;     /* loop thread: failures not logged since then */
 
     /* Loop thread only. */
     gw_pools_t *pools;         /* keep-alive connections to instances */

@@ -25,6 +25,9 @@
 #define GW_STATUS_CLIENT_CLOSED 499
 /* Repeated refusals for a stale state are logged at most this often. */
 #define GW_STALE_LOG_EVERY_MS 30000
+/* Failed upstream requests are logged at most this often; a down instance
+ * under load would otherwise log a line per request. */
+#define GW_UPSTREAM_LOG_EVERY_MS 1000
 /* Spare request structs kept for reuse, and the buffer capacity each may
  * keep. Memory beyond either limit goes back to the allocator. */
 #define GW_PROXY_FREE_MAX 1024
@@ -470,6 +473,28 @@ static void gw_proxy_end_broken(gw_proxy_t *p, const char *detail)
     http_stream_end(p->ex);
 }
 
+/* Log a failed upstream request, at most once per GW_UPSTREAM_LOG_EVERY_MS
+ * with the count of failures left unlogged in between. */
+static void gw_log_upstream_failure(gateway_t *gw, const gw_proxy_t *p, const char *detail)
+{
+    int64_t now = clock_mono_ms();
+
+    if (gw->upstream_logged_ms != 0 && now - gw->upstream_logged_ms < GW_UPSTREAM_LOG_EVERY_MS) {
+        gw->upstream_unlogged++;
+        return;
+    }
+    if (gw->upstream_unlogged > 0)
+        log_warn("gateway", "instance %s: request to upstream %s failed: %s (%zu more failed "
+                 "upstream requests, of any instance, not logged in the last %lld ms)",
+                 p->record.instance_id, p->upstream, detail, gw->upstream_unlogged,
+                 (long long)(now - gw->upstream_logged_ms));
+    else
+        log_warn("gateway", "instance %s: request to upstream %s failed: %s",
+                 p->record.instance_id, p->upstream, detail);
+    gw->upstream_logged_ms = now;
+    gw->upstream_unlogged = 0;
+}
+
 static void gw_proxy_on_end(void *user, gw_upstream_result_t result, const char *detail)
 {
     gw_proxy_t *p = user;
@@ -489,8 +514,7 @@ static void gw_proxy_on_end(void *user, gw_upstream_result_t result, const char 
     }
     gw_proxy_flush_head(p, NULL, 0);
 
-    log_warn("gateway", "instance %s: request to upstream %s failed: %s", p->record.instance_id,
-             p->upstream, detail);
+    gw_log_upstream_failure(p->gw, p, detail);
     int started = p->record.status != 0;
     int timeout = result == GW_UPSTREAM_TIMEOUT;
     gw_proxy_finish(p, started || !timeout ? 502 : 504, 0);
@@ -608,8 +632,7 @@ static void gw_proxy_start(gateway_t *gw, http_exchange_t *ex, const gw_admissio
     http_exchange_on_drain(ex, gw_proxy_on_drain, p);
 
     if (gw_proxy_forward(p, target, err, sizeof(err)) != 0) {
-        log_warn("gateway", "instance %s: request to upstream %s failed: %s",
-                 p->record.instance_id, p->upstream, err);
+        gw_log_upstream_failure(p->gw, p, err);
         gw_proxy_finish(p, 502, 0);
         gw_reply_error(ex, 502, "service_unavailable", "upstream_unreachable", err, NULL);
     }

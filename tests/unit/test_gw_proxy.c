@@ -1494,6 +1494,43 @@ static size_t count_lines_with(const char *path, const char *needle)
     return count;
 }
 
+/* An instance that is down under load logs one line a second, with the
+ * count of the failures left out, not a line per request. */
+static void proxy_upstream_down_logged_once(void **state)
+{
+    char path[] = "/tmp/test_gw_proxy_log_XXXXXX";
+    reply_t r;
+
+    (void)state;
+    /* A failure logged by an earlier test must be a second old. */
+    usleep(1100000);
+    int log_fd = mkstemp(path);
+    assert_true(log_fd >= 0);
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    dup2(log_fd, STDERR_FILENO);
+
+    for (int i = 0; i < 20; i++) {
+        request("POST", "/serve/dead/v1/chat/completions", ALICE, "{\"model\":\"m\"}", &r);
+        assert_int_equal(r.status, 502);
+        reply_free(&r);
+    }
+    usleep(1100000);
+    request("POST", "/serve/dead/v1/chat/completions", ALICE, "{\"model\":\"m\"}", &r);
+    reply_free(&r);
+
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    close(log_fd);
+    size_t lines = count_lines_with(path, "request to upstream");
+    size_t summaries = count_lines_with(path, "(19 more failed upstream requests");
+    unlink(path);
+
+    assert_int_equal(lines, 2);
+    assert_int_equal(summaries, 1);
+}
+
 /* A token revoked while the gateway runs: requests get 503 once the state
  * is stale, and the error is logged once per 30 s, not once per poll. */
 static void proxy_revoked_token_logged_once(void **state)
@@ -1766,6 +1803,7 @@ int main(void)
         cmocka_unit_test(proxy_stream_keeps_usage),
         cmocka_unit_test(proxy_client_abort),
         cmocka_unit_test(proxy_upstream_down),
+        cmocka_unit_test(proxy_upstream_down_logged_once),
         cmocka_unit_test(proxy_upstream_cut),
         cmocka_unit_test(proxy_upstream_cut_mid_event),
         cmocka_unit_test(proxy_backpressure),
