@@ -12,11 +12,11 @@
 #   gateway  `nimdeck gateway` (token check, request records, one loop thread)
 #            fed by a `nimdeck up` whose agent runs the backend as a
 #            process-runtime instance
-# Cases: wrk at each connection count (small non-streamed completions), the
-# same for the gateway while the nimdeck server is paused (alone: no record
-# storage competing for the CPUs), a streaming case (time to first event and
-# delay per event) and a concurrency case (idle keep-alive and open SSE
-# connections, with RSS per connection).
+# Cases: load runs wrk at each connection count (small non-streamed
+# completions). alone repeats that for the gateway while the nimdeck server
+# is paused, so no record storage competes for the CPUs. stream measures the
+# time to first event and the delay per event. hold opens idle keep-alive
+# and SSE connections and reports RSS per connection.
 # Needs wrk and nginx (scripts/deps.sh --bench installs them); installs nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,8 +63,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
-# The gateway answers 503 once its view of the server is 35 s old, so a
-# paused server limits the length of an alone run.
+# The gateway rejects requests with 503 once its view of the server is
+# 35 s old, so a paused server limits the length of an alone run.
 if [[ " $cases " == *" alone "* ]] && [ "$duration" -ge 30 ]; then
     echo "bench: --duration $duration is too long for the alone case (the gateway rejects" \
         "requests after 35 s without the server); use less than 30 or drop alone from --cases" >&2

@@ -1,7 +1,7 @@
-/* The records post: its JSON text, written directly with the records as
- * compact rows (a post carries thousands of records, and a JSON object per
- * record cost the server more CPU than the gateway spends on the request),
- * and the HTTP POST on one libcurl handle that keeps its connection. */
+/* The records post: its JSON text and the HTTP POST on one libcurl handle
+ * that keeps its connection. The text is written directly, with the records
+ * as compact rows, because a post carries thousands of records and a JSON
+ * object per record cost the server more CPU than the request itself. */
 #include "gateway/gw_records_post.h"
 
 #include <curl/curl.h>
@@ -62,7 +62,7 @@ typedef struct {
     size_t last;   /* index of the latest hit: records come in runs */
 } gw_strings_t;
 
-/* A batch rarely names more than a few instances and tokens; past this
+/* A batch rarely names more than a few instances and tokens. Past this
  * many, new strings are appended without a search (the format allows
  * repeats), so a post with thousands of tokens stays linear. */
 #define GW_STRINGS_SEARCH 64
@@ -102,6 +102,14 @@ static int64_t gw_row_count(int64_t count)
     return count < 0 || count > REC_TOKENS_MAX ? -1 : count;
 }
 
+/* A start time is kept within the server's range for the same reason. */
+static int64_t gw_row_time(int64_t ms)
+{
+    if (ms < 0)
+        return 0;
+    return ms > REC_TIME_MAX ? REC_TIME_MAX : ms;
+}
+
 /* A duration is capped at the server's maximum for the same reason. */
 static int64_t gw_row_duration(int64_t ms, int64_t unknown)
 {
@@ -124,7 +132,7 @@ static int gw_text_rows(buf_t *out, const gw_record_t *records, size_t num_recor
         rec_row_t row = {
             .instance = (int64_t)gw_strings_index(&instances, r->instance_id),
             .token = r->token_id[0] ? (int64_t)gw_strings_index(&tokens, r->token_id) : -1,
-            .time = r->time < 0 ? 0 : r->time > REC_TIME_MAX ? REC_TIME_MAX : r->time,
+            .time = gw_row_time(r->time),
             .status = r->status,
             .latency_ms = gw_row_duration(r->latency_ms, 0),
             .ttfb_ms = gw_row_duration(r->ttfb_ms, -1),

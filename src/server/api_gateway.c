@@ -124,10 +124,10 @@ int api_gateway_records(api_ctx_t *ctx, api_error_t *err)
         return -1;
 
     /* A gateway sends a post again, unchanged, when the first try timed
-     * out; the first try may still have arrived. */
+     * out, and the first try may still have arrived. */
     int64_t number = json_integer_value(batch);
-    if (batch != NULL && gateway_id[0] != '\0' &&
-        server_batch_stored(ctx->srv, gateway_id, number)) {
+    int numbered = batch != NULL && gateway_id[0] != '\0';
+    if (numbered && server_batch_stored(ctx->srv, gateway_id, number)) {
         log_info(SERVER_LOG, "gateway %s sent records batch %lld again; it is stored already",
                  gateway_id, (long long)number);
         free(records);
@@ -139,7 +139,7 @@ int api_gateway_records(api_ctx_t *ctx, api_error_t *err)
     free(records);
     if (rc != STORE_OK)
         return api_fail_store(ctx, err, "saving request records");
-    if (batch != NULL && gateway_id[0] != '\0')
+    if (numbered)
         server_batch_remember(ctx->srv, gateway_id, number, clock_mono_ms());
 
     api_apply_activity(ctx->srv, gateway_id, activity);

@@ -24,12 +24,12 @@ static const api_field_t api_record_fields[] = {
 };
 
 /* Fail with a 400 for member key of records[index]. */
-static int api_record_fail(api_error_t *err, size_t index, const char *key, const char *what)
+static int api_record_fail(api_error_t *err, size_t index, const char *key, const char *problem)
 {
     char field[64];
 
     snprintf(field, sizeof(field), "records[%zu].%s", index, key);
-    return api_fail(err, 400, "bad_request", field, "\"%s\" %s", field, what);
+    return api_fail(err, 400, "bad_request", field, "\"%s\" %s", field, problem);
 }
 
 /* Check that member key of item, when present and not null, is a number
@@ -38,15 +38,15 @@ static int api_check_range(api_error_t *err, json_t *item, size_t index, const c
                            double min, double max)
 {
     json_t *value = json_object_get(item, key);
-    char what[96];
+    char problem[96];
 
     if (value == NULL || json_is_null(value))
         return 0;
     double number = json_number_value(value);
     if (isfinite(number) && number >= min && number <= max)
         return 0;
-    snprintf(what, sizeof(what), "must be from %.0f to %.0f", min, max);
-    return api_record_fail(err, index, key, what);
+    snprintf(problem, sizeof(problem), "must be from %.0f to %.0f", min, max);
+    return api_record_fail(err, index, key, problem);
 }
 
 /* Check the values of a record object already checked for its types. */
@@ -118,12 +118,12 @@ static int api_read_rows(api_error_t *err, json_t *rows, const char **instances,
 {
     const char *text = json_string_value(rows);
     size_t len = json_string_length(rows), pos = 0;
-    char why[160];
+    char reason[160];
     rec_row_t row;
     int rc;
 
     while ((rc = rec_rows_next(text, len, &pos, (size_t)num_instances, (size_t)num_tokens, &row,
-                               why, sizeof(why))) == 1) {
+                               reason, sizeof(reason))) == 1) {
         batch[(*count)++] = (store_record_t){
             .instance_id = instances[row.instance],
             .token_id = row.token >= 0 ? tokens[row.token] : NULL,
@@ -138,7 +138,7 @@ static int api_read_rows(api_error_t *err, json_t *rows, const char **instances,
         };
     }
     if (rc < 0)
-        return api_fail(err, 400, "bad_request", "rows", "invalid \"rows\": %s", why);
+        return api_fail(err, 400, "bad_request", "rows", "invalid \"rows\": %s", reason);
     return 0;
 }
 

@@ -124,7 +124,7 @@ static int sq_records_run(store_t *st, sqlite3_stmt *stmt, const store_record_t 
     return rc;
 }
 
-/* Insert the records whose instance exists, in chunks; the caller holds a
+/* Insert the records whose instance exists, in chunks, inside the caller's
  * transaction. Records of deleted instances are dropped. */
 static int sq_records_insert_all(store_t *st, sq_instances_t *cache,
                                  const store_record_t *records, size_t count)

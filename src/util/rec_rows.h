@@ -18,7 +18,8 @@
 #define REC_TIME_MAX 253402300799999LL      /* ms: the end of the year 9999 */
 #define REC_DURATION_MAX_MS 2592000000LL    /* 30 days, for latency and ttfb */
 #define REC_TOKENS_MAX 1000000000LL         /* per request, for each count */
-/* Longest instance or token id, without the NUL; real ids are far shorter. */
+/* Maximum length of an instance or token id, without the NUL. Real ids are
+ * far shorter. */
 #define REC_ID_MAX 127
 
 #define REC_ROW_CANCELLED 1         /* the client disconnected first */

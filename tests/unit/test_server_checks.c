@@ -923,9 +923,9 @@ static void gateway_batch_stored_once(void **state)
     assert_int_equal(stored_count(f, a), 11);
 }
 
-/* The server remembers SERVER_BATCH_GATEWAYS gateways. One more forgets
- * the least recently seen, whose repeated post is then stored again, and
- * no other. */
+/* The server remembers SERVER_BATCH_GATEWAYS gateways. One more drops the
+ * least recently seen, whose repeated post is then stored again, and no
+ * other. */
 static void gateway_batch_oldest_forgotten(void **state)
 {
     fixture_t *f = *state;
